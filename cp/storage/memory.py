@@ -1,0 +1,179 @@
+"""The embedded store: etcd's semantics in one process, nothing to install.
+
+Every operation is a checkpoint (as a real round trip would be) and then runs without
+awaiting between its check and its write, so on one event loop each write is atomic,
+exactly like one Redis script.  Watchers read the shared
+event history and wait on an event that each write replaces.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+
+from cp.storage.errors import AlreadyExists, Conflict, Gone, NotFound
+from cp.storage.interface import History
+from cp.storage.records import EventType, Record, StoreEvent, encode_object, object_uid
+
+
+@dataclass(slots=True)
+class _Entry:
+    event: StoreEvent
+    at: float
+
+
+@dataclass(slots=True)
+class _Type:
+    objects: dict[str, Record] = field(default_factory=dict)
+    rev: int = 0
+    log: collections.deque[_Entry] = field(default_factory=collections.deque)
+    # Watches from a version below this one have lost events to trimming.
+    floor: int = 0
+    changed: anyio.Event = field(default_factory=anyio.Event)
+
+
+def check_preconditions(
+    current: Record, rv: int | None, uid: str | None, resource: str, key: str
+) -> None:
+    """Raise Conflict when a write's preconditions do not hold; shared by the backends."""
+    if uid is not None and uid != current.uid:
+        raise Conflict(
+            f"Precondition failed: UID in precondition: {uid}, UID in object meta: {current.uid}",
+            field="uid",
+            expected=uid,
+            actual=current.uid,
+            resource=resource,
+            key=key,
+        )
+    if rv is not None and rv != current.rv:
+        raise Conflict(
+            f"Precondition failed: ResourceVersion in precondition: {rv}, "
+            f"ResourceVersion in object meta: {current.rv}",
+            field="resourceVersion",
+            expected=str(rv),
+            actual=str(current.rv),
+            resource=resource,
+            key=key,
+        )
+
+
+class MemoryStore:
+    def __init__(self, history: History | None = None) -> None:
+        self.history = history or History()
+        self._types: dict[str, _Type] = {}
+        self._secret = os.urandom(32)
+
+    def _type(self, resource: str) -> _Type:
+        t = self._types.get(resource)
+        if t is None:
+            t = self._types[resource] = _Type()
+        return t
+
+    def _append(self, t: _Type, event: StoreEvent) -> None:
+        now = anyio.current_time()
+        t.log.append(_Entry(event, now))
+        cutoff = now - self.history.max_seconds
+        while t.log and (len(t.log) > self.history.max_events or t.log[0].at < cutoff):
+            t.floor = t.log.popleft().event.rv
+        t.changed.set()
+        t.changed = anyio.Event()
+
+    async def create(self, resource: str, key: str, obj: dict[str, Any]) -> Record:
+        await anyio.lowlevel.checkpoint()
+        t = self._type(resource)
+        if key in t.objects:
+            raise AlreadyExists(f"{key} already exists", resource=resource, key=key)
+        t.rev += 1
+        rec = Record(key, t.rev, object_uid(obj), encode_object(obj))
+        t.objects[key] = rec
+        self._append(t, StoreEvent(EventType.ADDED, rec))
+        return rec
+
+    async def get(self, resource: str, key: str) -> Record:
+        await anyio.lowlevel.checkpoint()
+        rec = self._type(resource).objects.get(key)
+        if rec is None:
+            raise NotFound(f"{key} not found", resource=resource, key=key)
+        return rec
+
+    async def list(self, resource: str) -> tuple[list[Record], int]:
+        await anyio.lowlevel.checkpoint()
+        t = self._type(resource)
+        return list(t.objects.values()), t.rev
+
+    async def update(
+        self,
+        resource: str,
+        key: str,
+        obj: dict[str, Any],
+        *,
+        rv: int | None = None,
+        uid: str | None = None,
+    ) -> Record:
+        await anyio.lowlevel.checkpoint()
+        t = self._type(resource)
+        current = t.objects.get(key)
+        if current is None:
+            raise NotFound(f"{key} not found", resource=resource, key=key)
+        check_preconditions(current, rv, uid, resource, key)
+        t.rev += 1
+        rec = Record(key, t.rev, current.uid, encode_object(obj))
+        t.objects[key] = rec
+        self._append(t, StoreEvent(EventType.MODIFIED, rec))
+        return rec
+
+    async def delete(
+        self, resource: str, key: str, *, rv: int | None = None, uid: str | None = None
+    ) -> Record:
+        await anyio.lowlevel.checkpoint()
+        t = self._type(resource)
+        current = t.objects.get(key)
+        if current is None:
+            raise NotFound(f"{key} not found", resource=resource, key=key)
+        check_preconditions(current, rv, uid, resource, key)
+        t.rev += 1
+        del t.objects[key]
+        rec = Record(key, t.rev, current.uid, current.data)
+        self._append(t, StoreEvent(EventType.DELETED, rec))
+        return rec
+
+    async def current_revision(self, resource: str) -> int:
+        await anyio.lowlevel.checkpoint()
+        return self._type(resource).rev
+
+    @asynccontextmanager
+    async def watch(self, resource: str, from_rv: int) -> AsyncIterator[AsyncIterator[StoreEvent]]:
+        t = self._type(resource)
+        if from_rv < t.floor:
+            raise Gone(
+                f"too old resource version: {from_rv} ({t.floor + 1})",
+                resource=resource,
+            )
+        yield self._follow(t, resource, from_rv)
+
+    async def _follow(self, t: _Type, resource: str, cursor: int) -> AsyncIterator[StoreEvent]:
+        while True:
+            if cursor < t.floor:
+                raise Gone(f"too old resource version: {cursor} ({t.floor + 1})", resource=resource)
+            if t.log and t.log[-1].event.rv > cursor:
+                # Versions are contiguous per type, so the position is arithmetic.
+                start = cursor - t.log[0].event.rv + 1
+                batch = [t.log[i].event for i in range(max(start, 0), len(t.log))]
+                for event in batch:
+                    yield event
+                    cursor = event.rv
+                continue
+            await t.changed.wait()
+
+    async def token_secret(self) -> bytes:
+        return self._secret
+
+    async def aclose(self) -> None:
+        return None
