@@ -16,9 +16,9 @@ serve: $(STAMP)
 test: $(STAMP) require-redis require-kubectl
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Long soaks and large fault runs: opt in.
+# Everything, plus the long soaks and large fault runs (marked slow): opt in.
 test-slow: $(STAMP) require-redis require-kubectl
-	CP_SOAK_SECONDS=60 $(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+	CP_SOAK_SECONDS=60 $(BIN)/python -m pytest -m "slow or not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP) require-redis
 	$(BIN)/python -m bench storage

@@ -38,8 +38,17 @@ def open_store(server: RedisServer) -> RedisStore:
     return RedisStore.from_url(server.url, history=BIG, poll_interval=0.05, command_timeout=2.0)
 
 
-async def test_kill_9_during_concurrent_updates_loses_no_acknowledged_write(own_redis):
+@pytest.mark.parametrize(
+    ("kills", "per_task"),
+    [(1, 20), pytest.param(5, 200, marks=pytest.mark.slow, id="5-kills-10000-updates")],
+)
+async def test_kill_9_during_concurrent_updates_loses_no_acknowledged_write(
+    own_redis, kills, per_task
+):
     keys = [f"default/f{i}" for i in range(20)]
+    tasks = 50
+    total = tasks * per_task
+    thresholds = [total * (i + 1) // (kills + 1) for i in range(kills)]
     acked: dict[int, tuple[str, str]] = {}
     async with open_store(own_redis) as store:
         for key in keys:
@@ -47,8 +56,9 @@ async def test_kill_9_during_concurrent_updates_loses_no_acknowledged_write(own_
         start_rv = await store.current_revision(R)
         async with running_cache(store, R, history=BIG, watcher_capacity=1_000_000) as cache:
             segments: list[Segment] = []
-            killed = anyio.Event()
-            restarted = anyio.Event()
+            up = anyio.Event()
+            up.set()
+            done_kills = 0
 
             async def watch_and_resume() -> None:
                 rv = start_rv
@@ -67,9 +77,18 @@ async def test_kill_9_during_concurrent_updates_loses_no_acknowledged_write(own_
                     if seg.events:
                         rv = seg.events[-1].rv
 
+            async def kill_and_restart() -> None:
+                nonlocal up, done_kills
+                done_kills += 1
+                up = anyio.Event()
+                await anyio.to_thread.run_sync(own_redis.kill)
+                await anyio.sleep(0.3)
+                await anyio.to_thread.run_sync(own_redis.start)
+                up.set()
+
             async def updater(n: int) -> None:
                 key = keys[n % len(keys)]
-                for _ in range(20):
+                for _ in range(per_task):
                     while True:
                         try:
                             current = await store.get(R, key)
@@ -80,25 +99,21 @@ async def test_kill_9_during_concurrent_updates_loses_no_acknowledged_write(own_
                         except Conflict:
                             continue
                         except Unavailable:
-                            await restarted.wait()
+                            await up.wait()
                             continue
                         assert rec.rv not in acked, f"resourceVersion {rec.rv} issued twice"
                         acked[rec.rv] = (key, value)
                         break
-                    if len(acked) >= 300 and not killed.is_set():
-                        killed.set()
-                        await anyio.to_thread.run_sync(own_redis.kill)
-                        await anyio.sleep(0.3)
-                        await anyio.to_thread.run_sync(own_redis.start)
-                        restarted.set()
+                    if done_kills < kills and len(acked) >= thresholds[done_kills] and up.is_set():
+                        await kill_and_restart()
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(watch_and_resume)
-                with anyio.fail_after(120):
+                with anyio.fail_after(60 + total / 20):
                     async with anyio.create_task_group() as writers:
-                        for n in range(50):
+                        for n in range(tasks):
                             writers.start_soon(updater, n)
-                    assert killed.is_set() and len(acked) == 1000
+                    assert done_kills == kills and len(acked) == total
                     end = await store.current_revision(R)
                     await wait_until(
                         lambda: bool(
