@@ -7,7 +7,7 @@ on first use and kept on the event: fan-out to a thousand watchers costs one enc
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -17,6 +17,15 @@ _encoder = msgspec.json.Encoder()
 
 BOOKMARK = "BOOKMARK"
 ERROR = "ERROR"
+
+
+class WatchEvent(NamedTuple):
+    """What a watcher delivers: the type it sees, the version, the object and its frame."""
+
+    type: str
+    rv: int
+    object: dict[str, Any]
+    frame: bytes
 
 
 class CachedObject:
@@ -54,7 +63,7 @@ def frame(type_: str, data: bytes) -> bytes:
 class CacheEvent:
     """One change as the cache saw it, with the object's previous state for selectors."""
 
-    __slots__ = ("type", "key", "rv", "object", "prev", "at", "_frames", "_left")
+    __slots__ = ("type", "key", "rv", "object", "prev", "at", "_frames", "_left", "_unfiltered")
 
     def __init__(
         self,
@@ -71,6 +80,14 @@ class CacheEvent:
         self.at = at
         self._frames: dict[str, bytes] = {}
         self._left: CachedObject | None = None
+        self._unfiltered: WatchEvent | None = None
+
+    def unfiltered(self) -> WatchEvent:
+        """The event as every watcher without a filter sees it, built once for all."""
+        if self._unfiltered is None:
+            t = self.type.value
+            self._unfiltered = WatchEvent(t, self.rv, self.object.obj, self.frame(t))
+        return self._unfiltered
 
     def left_selector(self) -> CachedObject:
         """What a watcher whose selector the object just left sees: a DELETED of the

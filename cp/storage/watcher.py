@@ -12,12 +12,12 @@ from __future__ import annotations
 import collections
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import msgspec
 
-from cp.storage.events import BOOKMARK, CachedObject, CacheEvent, frame
+from cp.storage.events import BOOKMARK, CachedObject, CacheEvent, WatchEvent, frame
 from cp.storage.records import EventType
 
 if TYPE_CHECKING:
@@ -33,13 +33,6 @@ class LabelMatcher(Protocol):
 
 class FieldMatcher(Protocol):
     def matches(self, fields: Any) -> bool: ...
-
-
-class WatchEvent(NamedTuple):
-    type: str
-    rv: int
-    object: dict[str, Any]
-    frame: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +62,10 @@ class Filter:
     def selects_all_in_scope(self) -> bool:
         return self.labels is None and self.fields is None
 
+    @property
+    def selects_everything(self) -> bool:
+        return self.prefix is None and self.labels is None and self.fields is None
+
     def __call__(self, obj: CachedObject | None) -> bool:
         if obj is None:
             return False
@@ -97,6 +94,10 @@ class Watcher:
         self._backlog: collections.deque[WatchEvent] = collections.deque()
         self._queue: collections.deque[WatchEvent] = collections.deque()
         self._wake = anyio.Event()
+        # Set while the consumer waits: only then does an offer need to wake it.
+        self._waiting = False
+        # Unfiltered watchers share one WatchEvent per cache event.
+        self._everything = filter_.selects_everything
         self._closed: str | None = None
         self._error: BaseException | None = None
         self._delivered = 0
@@ -137,14 +138,16 @@ class Watcher:
     def _offer(self, event: CacheEvent) -> None:
         if self._closed is not None:
             return
-        selected = self._select(event)
+        selected = event.unfiltered() if self._everything else self._select(event)
         if selected is None:
             return
         if len(self._queue) >= self.capacity:
             self._close("lagged")
             return
         self._queue.append(selected)
-        self._wake.set()
+        if self._waiting:
+            self._waiting = False
+            self._wake.set()
 
     def _close(self, reason: str, error: BaseException | None = None) -> None:
         if self._closed is None:
@@ -172,14 +175,17 @@ class Watcher:
                 if self._error is not None:
                     raise self._error
                 raise StopAsyncIteration
+            if self._wake.is_set():
+                self._wake = anyio.Event()
+            self._waiting = True
             if self._bookmark_interval is None:
                 await self._wake.wait()
             else:
                 with anyio.move_on_after(self._bookmark_interval):
                     await self._wake.wait()
                 if not self._wake.is_set():
+                    self._waiting = False
                     return self._deliver(self.bookmark())
-            self._wake = anyio.Event()
 
     def _deliver(self, event: WatchEvent) -> WatchEvent:
         self._delivered += 1
