@@ -16,6 +16,10 @@ Controllers are level-triggered supervised actors (controller-runtime's contract
   event-to-reconcile latency histogram, rendered in Prometheus text format.
 * :class:`LeaderElector` - a coordination.k8s.io/v1 Lease, so controllers run once
   among several processes.
+* :class:`NamespaceController`, :class:`BootstrapController` - the built-in controllers;
+  :func:`run_controllers` runs them under one supervisor (:class:`ControllerManager`).
+* :class:`ClusterIPRepairController`, :class:`NodePortRepairController` - find leaked,
+  missing and doubly-allocated ClusterIPs and NodePorts (cp.registry.allocation).
 
 Exceptions::
 
@@ -23,6 +27,12 @@ Exceptions::
      └── ShutDown        get() on a work queue that was shut down and is drained
 """
 
+from cp.controllers.allocation_repair import (
+    AllocationRepairController,
+    ClusterIPRepairController,
+    NodePortRepairController,
+)
+from cp.controllers.bootstrap import BootstrapConfig, BootstrapController
 from cp.controllers.controller import Controller, ControllerStatistics, Result
 from cp.controllers.informer import (
     ADDED,
@@ -35,6 +45,12 @@ from cp.controllers.informer import (
     object_key,
 )
 from cp.controllers.leader import LEASES, LeaderElector, LeaderStatistics, run_when_leader
+from cp.controllers.manager import (
+    ControllerManager,
+    ControllerManagerStatistics,
+    ControllersConfig,
+    run_controllers,
+)
 from cp.controllers.metrics import (
     CONTENT_TYPE,
     DEFAULT_BUCKETS,
@@ -42,19 +58,27 @@ from cp.controllers.metrics import (
     Histogram,
     MetricsRegistry,
 )
+from cp.controllers.namespace import NamespaceController
 from cp.controllers.workqueue import ExponentialBackoff, ShutDown, WorkQueue, WorkQueueStatistics
 
 __all__ = [
     "ADDED",
+    "AllocationRepairController",
     "CONTENT_TYPE",
     "DEFAULT_BUCKETS",
     "DELETED",
     "LEASES",
     "MODIFIED",
     "SYNC",
+    "BootstrapConfig",
+    "BootstrapController",
+    "ClusterIPRepairController",
     "Controller",
+    "ControllerManager",
+    "ControllerManagerStatistics",
     "ControllerMetrics",
     "ControllerStatistics",
+    "ControllersConfig",
     "ExponentialBackoff",
     "Histogram",
     "Informer",
@@ -63,10 +87,13 @@ __all__ = [
     "LeaderElector",
     "LeaderStatistics",
     "MetricsRegistry",
+    "NamespaceController",
+    "NodePortRepairController",
     "Result",
     "ShutDown",
     "WorkQueue",
     "WorkQueueStatistics",
     "object_key",
+    "run_controllers",
     "run_when_leader",
 ]

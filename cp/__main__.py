@@ -1,0 +1,7 @@
+"""`python -m cp` is `cpd`."""
+
+import sys
+
+from cp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,276 @@
+"""`cpd`: run the API server, or print a kubeconfig that points kubectl at it.
+
+cpd serve --port 0 --loop trio        # prints "serving on http://127.0.0.1:PORT"
+kubectl --kubeconfig <(cpd kubeconfig --server http://127.0.0.1:PORT) get ns
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from cp.endpoints import Limits
+from cp.registry.allocation import parse_port_range
+from cp.server import ServerConfig, ServerInfo, run_server
+from cp.storage import StorageError
+
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: cp
+  cluster:
+    server: {server}
+contexts:
+- name: cp
+  context:
+    cluster: cp
+    user: cp
+    namespace: default
+current-context: cp
+users:
+- name: cp
+  user: {{}}
+preferences: {{}}
+"""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {text}")
+    return value
+
+
+def _storage(text: str) -> str:
+    if text == "memory" or text.startswith("redis://"):
+        return text
+    raise argparse.ArgumentTypeError(f"expected 'memory' or redis://HOST:PORT/DB, got {text!r}")
+
+
+def _cidr(text: str) -> str:
+    try:
+        network = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a network address range: {exc}") from exc
+    if network.num_addresses < 4:
+        raise argparse.ArgumentTypeError(f"{text} is too small to hold Service addresses")
+    return text
+
+
+def _port_range(text: str) -> str:
+    try:
+        parse_port_range(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cpd",
+        description="A Kubernetes-style API server: kubectl and Kubernetes clients work against it unmodified.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the API server",
+        description="Run the API server over plain HTTP (no authentication).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    serve.add_argument("--bind-address", default="127.0.0.1", help="address to listen on")
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=8080,
+        help="port to listen on; 0 picks a free port (the bound address is printed)",
+    )
+    serve.add_argument(
+        "--storage",
+        type=_storage,
+        default="memory",
+        help="'memory' (embedded, single process) or redis://HOST:PORT/DB (durable, shareable)",
+    )
+    serve.add_argument(
+        "--loop",
+        choices=("asyncio", "trio"),
+        default="asyncio",
+        help="event loop; asyncio uses uvloop when it is installed",
+    )
+    serve.add_argument(
+        "--watch-history-events",
+        type=_positive_int,
+        default=10_000,
+        metavar="N",
+        help="events kept per resource type for watches to resume from; older ones get 410 Gone",
+    )
+    serve.add_argument(
+        "--watch-history-seconds",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds of events kept per resource type for watches to resume from",
+    )
+    serve.add_argument(
+        "--shutdown-grace-seconds",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="how long in-flight requests may take to finish on shutdown",
+    )
+    serve.add_argument(
+        "--max-requests-inflight",
+        type=_positive_int,
+        default=400,
+        metavar="N",
+        help="read-only requests served at once; more get 429 with Retry-After (watches excluded)",
+    )
+    serve.add_argument(
+        "--max-mutating-requests-inflight",
+        type=_positive_int,
+        default=200,
+        metavar="N",
+        help="mutating requests served at once; more get 429 with Retry-After",
+    )
+    serve.add_argument(
+        "--request-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="longest a non-watch request may take (504 after); the `timeout` parameter can shorten it",
+    )
+    serve.add_argument(
+        "--max-request-body-bytes",
+        type=_positive_int,
+        default=3 * 1024 * 1024,
+        metavar="N",
+        help="larger request bodies get 413 before they are parsed",
+    )
+    serve.add_argument(
+        "--service-cluster-ip-range",
+        type=_cidr,
+        default="10.0.0.0/24",
+        metavar="CIDR",
+        help="ClusterIPs for Services come from here; the first is the kubernetes Service's",
+    )
+    serve.add_argument(
+        "--service-node-port-range",
+        type=_port_range,
+        default="30000-32767",
+        metavar="FROM-TO",
+        help="NodePorts for Services of type NodePort and LoadBalancer come from here",
+    )
+    serve.add_argument(
+        "--advertise-address",
+        default=None,
+        metavar="IP",
+        help="the address the kubernetes Service's endpoints point at "
+        "(default: the bind address, or 127.0.0.1 when binding all addresses)",
+    )
+    serve.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run the controllers only while holding the kube-system Lease, so several "
+        "servers sharing one Redis run each controller once",
+    )
+    serve.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+
+    kubeconfig = commands.add_parser(
+        "kubeconfig",
+        help="print a kubeconfig for this server",
+        description="Print a kubeconfig (plain HTTP, no credentials) for kubectl --kubeconfig.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    kubeconfig.add_argument("--server", default="http://127.0.0.1:8080", help="the server's URL")
+    return parser
+
+
+async def _serve(config: ServerConfig) -> None:
+    shutdown = anyio.Event()
+
+    async def wait_for_signal() -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                shutdown.set()
+                return
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait_for_signal)
+        info: ServerInfo = await tg.start(run_server, config, shutdown)
+        print(f"serving on {info.url}", flush=True)
+        await shutdown.wait()
+        # run_server returns once drained; then nothing else is left to wait for.
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = ServerConfig(
+        bind_address=args.bind_address,
+        port=args.port,
+        storage=args.storage,
+        history_events=args.watch_history_events,
+        history_seconds=args.watch_history_seconds,
+        graceful_timeout=args.shutdown_grace_seconds,
+        service_cluster_ip_range=args.service_cluster_ip_range,
+        service_node_port_range=args.service_node_port_range,
+        advertise_address=args.advertise_address,
+        leader_election=args.leader_elect,
+        limits=Limits(
+            max_body_bytes=args.max_request_body_bytes,
+            max_readonly_inflight=args.max_requests_inflight,
+            max_mutating_inflight=args.max_mutating_requests_inflight,
+            request_timeout=args.request_timeout,
+        ),
+    )
+    options: dict[str, object] = {}
+    if args.loop == "asyncio":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            options["use_uvloop"] = True
+    failures: list[BaseException] = []
+    try:
+        anyio.run(_serve, config, backend=args.loop, backend_options=options)
+    except* (OSError, StorageError) as group:
+        # Cannot bind, storage unreachable, or storage lost data: say so plainly, exit 1.
+        failures.extend(_leaves(group))
+    for exc in failures:
+        print(f"cpd: error: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "kubeconfig":
+        sys.stdout.write(KUBECONFIG.format(server=args.server))
+        return 0
+    return _run_serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""The API server's ASGI application: routing to discovery, health and verb handlers.
+
+Written on the raw ASGI interface so nothing sits between hypercorn and the handlers.
+Every failure leaves as a metav1.Status: ApiErrors carry theirs, anything unexpected
+becomes a 500 InternalError (logged), and cancellation is never caught.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+
+import anyio
+
+from cp.admission import AdmissionChain
+from cp.endpoints import handlers
+from cp.endpoints.discovery import AGGREGATED_V2, Discovery, wants_aggregated
+from cp.endpoints.handlers import Call
+from cp.endpoints.health import NamedCheck, serve_health
+from cp.endpoints.http import Message, Receive, Request, Scope, Send, send_bytes, send_error
+from cp.endpoints.limits import Limits
+from cp.endpoints.metrics import Metrics
+from cp.endpoints.openapi import OpenAPI
+from cp.endpoints.request_info import RequestInfo, parse_request_info
+from cp.endpoints.watch import handle_watch
+from cp.meta import status
+from cp.meta.status import ApiError
+from cp.registry import Registry
+
+log = logging.getLogger(__name__)
+
+_VERB_HANDLERS = {
+    "get": handlers.handle_get,
+    "list": handlers.handle_list,
+    "create": handlers.handle_create,
+    "update": handlers.handle_update,
+    "patch": handlers.handle_patch,
+    "delete": handlers.handle_delete,
+    "deletecollection": handlers.handle_deletecollection,
+}
+_HEALTH = ("healthz", "livez", "readyz")
+_LIMITED_PREFIXES = ("/api", "/openapi")
+
+
+def _acceptable(accept: str) -> bool:
+    """JSON (possibly as a Table or discovery list), YAML-free: anything else is 406."""
+    if not accept:
+        return True
+    for entry in accept.split(","):
+        media = entry.split(";")[0].strip().lower()
+        if media in ("application/json", "*/*", "application/*", "application/json-patch+json"):
+            return True
+    return False
+
+
+class _Record:
+    """What the filters and metrics learn about one request as it is served."""
+
+    __slots__ = ("_send", "code", "info", "started")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.code = 0
+        self.started = False
+        self.info: RequestInfo | None = None
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.code = message["status"]
+            self.started = True
+        await self._send(message)
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_timeout(text: str | None, default: float) -> float:
+    """The `timeout` parameter, a Go duration ("30s", "1m30s"); capped at the default."""
+    if not text:
+        return default
+    parts = _DURATION_RE.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise status.bad_request(f'invalid timeout: "{text}"')
+    seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    return min(seconds, default) if seconds > 0 else default
+
+
+class ApiServerApp:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        live_checks: Sequence[NamedCheck],
+        ready_checks: Sequence[NamedCheck],
+        version: bytes,
+        limits: Limits | None = None,
+        stopping: anyio.Event | None = None,
+        admission: AdmissionChain | None = None,
+        extra_metrics: Callable[[], str] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.admission = admission or AdmissionChain()
+        # Metrics owned by other parts (the controllers), appended to /metrics.
+        self.extra_metrics = extra_metrics
+        self.discovery = Discovery(registry)
+        self.openapi = OpenAPI(registry)
+        self.live_checks = list(live_checks)
+        self.ready_checks = list(ready_checks)
+        self.version = version
+        self.limits = limits or Limits()
+        # Set when the server begins shutting down, so open watches end cleanly.
+        self.stopping = stopping or anyio.Event()
+        self.metrics = Metrics()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        record = _Record(send)
+        started = time.monotonic()
+        try:
+            await self._filtered(request, record)
+        except ApiError as exc:
+            if not record.started:
+                await send_error(record.send, exc)
+        except Exception as exc:  # a bug: answer 500 rather than drop the connection
+            log.exception("internal error serving %s %s", request.method, request.path)
+            if not record.started:
+                await send_error(record.send, status.internal_error(f"{type(exc).__name__}: {exc}"))
+        finally:
+            info = record.info
+            if info is not None and info.verb != "watch":
+                scope_label = (
+                    "resource" if info.name else ("namespace" if info.namespace else "cluster")
+                )
+                self.metrics.observe(
+                    info.verb, info.group, info.version, info.resource, info.subresource,
+                    scope_label, record.code, time.monotonic() - started,
+                )  # fmt: skip
+
+    async def _filtered(self, request: Request, record: _Record) -> None:
+        """The handler chain's filters: in-flight limits and the request timeout.
+
+        Watches are long-running: they count in neither limit nor timeout.  Health,
+        version and metrics are exempt, so probes and scrapes work under load.
+        """
+        watching = request.param("watch") in ("1", "true", "True") or "/watch/" in request.path
+        if watching or not request.path.startswith(_LIMITED_PREFIXES):
+            await self._route(request, record)
+            return
+        kind = "readOnly" if request.method in ("GET", "HEAD") else "mutating"
+        limit = (
+            self.limits.max_readonly_inflight
+            if kind == "readOnly"
+            else self.limits.max_mutating_inflight
+        )
+        inflight = self.metrics.inflight
+        if inflight[kind] >= limit:
+            raise status.too_many_requests("Too many requests, please try again later.")
+        timeout = parse_timeout(request.param("timeout"), self.limits.request_timeout)
+        inflight[kind] += 1
+        try:
+            with anyio.move_on_after(timeout) as scope:
+                await self._route(request, record)
+        finally:
+            inflight[kind] -= 1
+        if scope.cancelled_caught and not record.started:
+            raise status.timeout(
+                "request did not complete within requested timeout - context deadline exceeded"
+            )
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.stopping.set()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _route(self, request: Request, record: _Record) -> None:
+        send = record.send
+        path = request.path.rstrip("/") or "/"
+        parts = path.strip("/").split("/")
+        head = parts[0]
+        if head in _HEALTH and len(parts) <= 2:
+            checks = self.ready_checks if head == "readyz" else self.live_checks
+            await serve_health(request, send, head, checks, parts[1] if len(parts) == 2 else "")
+            return
+        if path == "/metrics":
+            await send_bytes(
+                send,
+                200,
+                self.metrics.render()
+                + (self.extra_metrics().encode() if self.extra_metrics else b""),
+                content_type="text/plain; version=0.0.4; charset=utf-8",
+            )
+            return
+        if path == "/version":
+            await send_bytes(send, 200, self.version)
+            return
+        if head == "openapi":
+            await self._openapi(request, send, parts)
+            return
+        if head not in ("api", "apis"):
+            raise status.path_not_found()
+        if not _acceptable(request.headers.get("accept", "")):
+            raise status.not_acceptable(["application/json", "application/yaml"])
+        if len(parts) <= 3 and await self._discovery(request, send, parts):
+            return
+        info = parse_request_info(request.method, path, request.param("watch"))
+        if info is None:
+            raise status.path_not_found()
+        rdef = self.registry.lookup(info.group, info.version, info.resource)
+        if rdef is None or (info.subresource and info.subresource not in rdef.subresources):
+            raise status.path_not_found()
+        if rdef.namespaced and info.namespace is None and info.verb not in ("list", "watch"):
+            raise status.path_not_found()
+        if not rdef.namespaced and info.namespace is not None:
+            raise status.path_not_found()
+        if info.subresource and info.verb not in rdef.subresource_verbs(info.subresource):
+            raise status.method_not_allowed(rdef.resource, rdef.group, info.verb)
+        if info.verb not in rdef.verbs:
+            raise status.method_not_allowed(rdef.resource, rdef.group, info.verb)
+        record.info = info
+        call = Call(request, send, info, self.registry.storage(rdef), self.limits, self.admission)
+        if info.verb == "watch":
+            labels = self.metrics.watch_started(info.group, info.version, info.resource)
+            try:
+                await handle_watch(call, self.stopping)
+            finally:
+                self.metrics.watch_ended(labels)
+            return
+        handler = _VERB_HANDLERS.get(info.verb)
+        if handler is None:
+            raise status.method_not_allowed(rdef.resource, rdef.group, info.verb)
+        await handler(call)
+
+    async def _openapi(self, request: Request, send: Send, parts: list[str]) -> None:
+        if parts == ["openapi", "v2"]:
+            # kubectl asks for protobuf first; 406 makes it fall back to JSON.
+            if not _acceptable(request.headers.get("accept", "")):
+                raise status.not_acceptable(["application/json"])
+            await send_bytes(send, 200, self.openapi.v2)
+            return
+        if parts == ["openapi", "v3"]:
+            await send_bytes(send, 200, self.openapi.root)
+            return
+        if len(parts) > 2 and parts[1] == "v3":
+            doc = self.openapi.documents.get("/".join(parts[2:]))
+            if doc is not None:
+                await send_bytes(send, 200, doc)
+                return
+        raise status.path_not_found()
+
+    async def _discovery(self, request: Request, send: Send, parts: list[str]) -> bool:
+        d = self.discovery
+        if request.method != "GET":
+            return False
+        aggregated = wants_aggregated(request.headers.get("accept", ""))
+        if parts == ["api"]:
+            if aggregated:
+                await send_bytes(send, 200, d.aggregated_api, content_type=AGGREGATED_V2)
+            else:
+                await send_bytes(send, 200, d.api)
+            return True
+        if parts == ["apis"]:
+            if aggregated:
+                await send_bytes(send, 200, d.aggregated_apis, content_type=AGGREGATED_V2)
+            else:
+                await send_bytes(send, 200, d.apis)
+            return True
+        if len(parts) == 2 and parts[0] == "api":
+            doc = d.resource_lists.get(("", parts[1]))
+        elif len(parts) == 2:
+            doc = d.group_docs.get(parts[1])
+        elif len(parts) == 3 and parts[0] == "apis":
+            doc = d.resource_lists.get((parts[1], parts[2]))
+        else:
+            return False
+        if doc is None:
+            raise status.path_not_found()
+        await send_bytes(send, 200, doc)
+        return True

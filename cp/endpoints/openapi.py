@@ -1,0 +1,169 @@
+"""OpenAPI documents: v3 per group-version (paths and operations), and v2 (JSON only).
+
+kubectl decides between server-side and client-side validation by looking up, in the
+OpenAPI v3 document of an object's group-version, the PATCH operation tagged with the
+object's x-kubernetes-group-version-kind and checking it takes `fieldValidation`.
+Publishing the operations lets `kubectl create -f`, `replace -f` and `apply -f` work
+without --validate=false.  Schemas come from cp.registry.shapes (the fields the server
+reads, with their types and strategic-merge keys), so `kubectl explain` lists those
+fields; the rest of each type is undescribed (x-kubernetes-preserve-unknown-fields).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from cp.endpoints.http import encode_json
+from cp.registry import Registry, ResourceDef
+from cp.registry.shapes import SHAPES, Shape
+
+_COMMON_QUERY = ("dryRun", "fieldManager", "fieldValidation", "pretty")
+
+
+def _params(*names: str) -> list[dict[str, Any]]:
+    return [
+        {"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": True}} for n in names
+    ]
+
+
+def _ref(d: ResourceDef) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{_schema_name(d)}"}
+
+
+def _schema_name(d: ResourceDef) -> str:
+    group = d.group or "core"
+    return f"io.k8s.api.{group}.{d.version}.{d.kind}"
+
+
+def _operation(
+    d: ResourceDef, action: str, verb: str, params: tuple[str, ...], body: bool
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": f"{verb}{d.kind}",
+        "parameters": _params(*params),
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": _ref(d)}}}
+        },
+        "x-kubernetes-action": action,
+        "x-kubernetes-group-version-kind": {"group": d.group, "version": d.version, "kind": d.kind},
+    }
+    if body:
+        op["requestBody"] = {"content": {"application/json": {"schema": _ref(d)}}, "required": True}
+    return op
+
+
+def _paths(d: ResourceDef) -> dict[str, Any]:
+    prefix = f"/apis/{d.group}/{d.version}" if d.group else f"/api/{d.version}"
+    collection = (
+        f"{prefix}/namespaces/{{namespace}}/{d.resource}"
+        if d.namespaced
+        else f"{prefix}/{d.resource}"
+    )
+    item = f"{collection}/{{name}}"
+    return {
+        collection: {
+            "get": _operation(
+                d,
+                "list",
+                "list",
+                ("labelSelector", "fieldSelector", "limit", "continue", "watch"),
+                False,
+            ),
+            "post": _operation(d, "post", "create", _COMMON_QUERY, True),
+        },
+        item: {
+            "get": _operation(d, "get", "read", ("pretty",), False),
+            "put": _operation(d, "put", "replace", _COMMON_QUERY, True),
+            "patch": _operation(d, "patch", "patch", (*_COMMON_QUERY, "force"), True),
+            "delete": _operation(
+                d, "delete", "delete", ("dryRun", "gracePeriodSeconds", "propagationPolicy"), False
+            ),
+        },
+    }
+
+
+def _shape_schema(shape: Shape, path: str, merge_keys: Mapping[str, str]) -> dict[str, Any]:
+    kind = shape.kind
+    if kind == "str":
+        return {"type": "string"}
+    if kind == "int":
+        return {"type": "integer", "format": shape.go}
+    if kind == "bool":
+        return {"type": "boolean"}
+    if kind == "intstr":
+        return {"x-kubernetes-int-or-string": True}
+    assert shape.item is not None or kind == "struct"
+    if kind == "map":
+        return {
+            "type": "object",
+            "additionalProperties": _shape_schema(shape.item, path, merge_keys),
+        }  # type: ignore[arg-type]
+    if kind == "list":
+        schema: dict[str, Any] = {
+            "type": "array",
+            "items": _shape_schema(shape.item, path, merge_keys),
+        }  # type: ignore[arg-type]
+        key = merge_keys.get(path)
+        if key is not None:
+            schema["x-kubernetes-patch-strategy"] = "merge"
+            if key:
+                schema["x-kubernetes-patch-merge-key"] = key
+        return schema
+    properties = {
+        name: _shape_schema(sub, f"{path}.{name}" if path else name, merge_keys)
+        for name, sub in shape.fields.items()
+    }
+    # Only the fields the server reads are described; the rest are kept as sent.
+    return {
+        "type": "object",
+        "properties": properties,
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+
+
+def _schema(d: ResourceDef) -> dict[str, Any]:
+    shape = SHAPES.get(d.kind)
+    schema = _shape_schema(shape, "", d.strategy.merge_keys) if shape else {"type": "object"}
+    properties = schema.setdefault("properties", {})
+    properties["apiVersion"] = {"type": "string"}
+    properties["kind"] = {"type": "string"}
+    schema["x-kubernetes-preserve-unknown-fields"] = True
+    schema["x-kubernetes-group-version-kind"] = [
+        {"group": d.group, "version": d.version, "kind": d.kind}
+    ]
+    return schema
+
+
+class OpenAPI:
+    def __init__(self, registry: Registry) -> None:
+        self.documents: dict[str, bytes] = {}
+        paths: dict[str, Any] = {}
+        for group, versions in registry.group_versions():
+            for version in versions:
+                key = f"apis/{group}/{version}" if group else f"api/{version}"
+                defs = registry.resources_in(group, version)
+                doc_paths: dict[str, Any] = {}
+                for d in defs:
+                    doc_paths.update(_paths(d))
+                doc = encode_json(
+                    {
+                        "openapi": "3.0.0",
+                        "info": {"title": "Kubernetes", "version": "v1.32.0"},
+                        "paths": doc_paths,
+                        "components": {"schemas": {_schema_name(d): _schema(d) for d in defs}},
+                    }
+                )
+                self.documents[key] = doc
+                digest = hashlib.sha512(doc).hexdigest()[:128].upper()
+                paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
+        self.root = encode_json({"paths": paths})
+        self.v2 = encode_json(
+            {
+                "swagger": "2.0",
+                "info": {"title": "Kubernetes", "version": "v1.32.0"},
+                "paths": {},
+                "definitions": {_schema_name(d): _schema(d) for d in registry.defs},
+            }
+        )
