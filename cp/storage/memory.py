@@ -118,11 +118,7 @@ class MemoryStore:
         uid: str | None = None,
     ) -> Record:
         await anyio.lowlevel.checkpoint()
-        t = self._type(resource)
-        current = t.objects.get(key)
-        if current is None:
-            raise NotFound(f"{key} not found", resource=resource, key=key)
-        check_preconditions(current, rv, uid, resource, key)
+        t, current = self._checked(resource, key, rv, uid)
         t.rev += 1
         rec = Record(key, t.rev, current.uid, encode_object(obj))
         t.objects[key] = rec
@@ -133,16 +129,23 @@ class MemoryStore:
         self, resource: str, key: str, *, rv: int | None = None, uid: str | None = None
     ) -> Record:
         await anyio.lowlevel.checkpoint()
-        t = self._type(resource)
-        current = t.objects.get(key)
-        if current is None:
-            raise NotFound(f"{key} not found", resource=resource, key=key)
-        check_preconditions(current, rv, uid, resource, key)
+        t, current = self._checked(resource, key, rv, uid)
         t.rev += 1
         del t.objects[key]
         rec = Record(key, t.rev, current.uid, current.data)
         self._append(t, StoreEvent(EventType.DELETED, rec))
         return rec
+
+    def _checked(
+        self, resource: str, key: str, rv: int | None, uid: str | None
+    ) -> tuple[_Type, Record]:
+        """The type and the current record of `key`, once its preconditions hold."""
+        t = self._type(resource)
+        current = t.objects.get(key)
+        if current is None:
+            raise NotFound(f"{key} not found", resource=resource, key=key)
+        check_preconditions(current, rv, uid, resource, key)
+        return t, current
 
     async def current_revision(self, resource: str) -> int:
         await anyio.lowlevel.checkpoint()

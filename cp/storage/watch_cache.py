@@ -12,6 +12,10 @@ Reads follow Kubernetes' resourceVersion rules:
 - N (NotOlderThan, the default match): wait until the cache reaches N;
 - N with Exact: the state as of N, rebuilt from the ring; 410 if the ring lost it.
 A wait that does not finish in time raises TooLargeResourceVersion (504 in the API).
+
+`fields_of` (the type's field-selector fields) must accept any object the store holds:
+it runs on every event, and an exception there stops the cache.  The registry's shape
+checks refuse bodies it could not read.
 """
 
 from __future__ import annotations
