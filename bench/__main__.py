@@ -6,7 +6,11 @@ import argparse
 import importlib
 import sys
 
-SUITES = {"storage": "bench.storage"}
+SUITES = {
+    "api": "bench.api",
+    "controllers": "bench.controllers",
+    "storage": "bench.storage",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
