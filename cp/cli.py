@@ -2,6 +2,10 @@
 
 cpd serve --port 0 --loop trio        # prints "serving on http://127.0.0.1:PORT"
 kubectl --kubeconfig <(cpd kubeconfig --server http://127.0.0.1:PORT) get ns
+
+cpd serve --workers 4 --storage redis://127.0.0.1:6379/0   # 4 processes, one port
+(see cp.workers: the parent binds and supervises; each worker is a `cpd serve` run
+with the same arguments plus the hidden `--worker-fd FD`)
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from functools import partial
 
 import anyio
 
@@ -19,6 +25,9 @@ from cp.endpoints import Limits
 from cp.registry.allocation import parse_port_range
 from cp.server import ServerConfig, ServerInfo, run_server
 from cp.storage import StorageError
+from cp.workers import PoolConfig, WorkerStartError, serve_workers
+
+logger = logging.getLogger("cp.cli")
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -45,6 +54,16 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value
 
 
@@ -178,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--advertise-address",
         default=None,
         metavar="IP",
-        help="the address the kubernetes Service's endpoints point at "
-        "(default: the bind address, or 127.0.0.1 when binding all addresses)",
+        help="the address the kubernetes Service's endpoints point at; None means the "
+        "bind address, or 127.0.0.1 when binding all addresses",
     )
     serve.add_argument(
         "--leader-elect",
@@ -187,6 +206,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the controllers only while holding the kube-system Lease, so several "
         "servers sharing one Redis run each controller once",
     )
+    serve.add_argument(
+        "--lease-duration",
+        type=_positive_float,
+        default=15.0,
+        metavar="S",
+        help="with leader election: how long followers wait after the leader's last "
+        "renewal before taking the Lease over",
+    )
+    serve.add_argument(
+        "--renew-deadline",
+        type=_positive_float,
+        default=10.0,
+        metavar="S",
+        help="with leader election: the leader stops its controllers if it could not "
+        "renew for this long (must be less than --lease-duration)",
+    )
+    serve.add_argument(
+        "--retry-period",
+        type=_positive_float,
+        default=2.0,
+        metavar="S",
+        help="with leader election: how often the leader renews and followers try to "
+        "acquire (must be less than --renew-deadline)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="server processes sharing the port; N > 1 needs --storage redis://... and "
+        "implies --leader-elect. 'worker PID ready' is printed as each worker is ready; a "
+        "worker that dies is restarted with backoff, and if it led, another takes the "
+        "Lease over",
+    )
+    # Internal: set by `--workers N` for each worker it starts (see cp.workers).
+    serve.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)
     serve.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
 
     kubeconfig = commands.add_parser(
@@ -199,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(config: ServerConfig) -> None:
+async def _serve(config: ServerConfig, *, supervised: bool = False) -> None:
+    """Serve until SIGINT/SIGTERM (or, ``supervised``, until stdin reaches EOF)."""
     shutdown = anyio.Event()
 
     async def wait_for_signal() -> None:
@@ -208,12 +264,26 @@ async def _serve(config: ServerConfig) -> None:
                 shutdown.set()
                 return
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(wait_for_signal)
-        info: ServerInfo = await tg.start(run_server, config, shutdown)
-        print(f"serving on {info.url}", flush=True)
-        await shutdown.wait()
-        # run_server returns once drained; then nothing else is left to wait for.
+    async def wait_for_supervisor_exit() -> None:
+        # A worker's stdin is a pipe from its supervisor: EOF means the supervisor is
+        # gone (even by kill -9), and a worker must not outlive it.
+        fd = sys.stdin.fileno()
+        while True:
+            await anyio.wait_readable(fd)
+            if not os.read(fd, 4096):
+                logger.warning("supervisor gone (stdin closed): shutting down")
+                shutdown.set()
+                return
+
+    async with anyio.create_task_group() as watchers:
+        watchers.start_soon(wait_for_signal)
+        if supervised:
+            watchers.start_soon(wait_for_supervisor_exit)
+        async with anyio.create_task_group() as tg:
+            info: ServerInfo = await tg.start(run_server, config, shutdown)
+            print(f"serving on {info.url}", flush=True)
+        # run_server returned: drained after shutdown. Stop watching.
+        watchers.cancel_scope.cancel()
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -222,11 +292,17 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-def _run_serve(args: argparse.Namespace) -> int:
+def _run_serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    many = args.workers > 1 or args.worker_fd is not None
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        # Several processes share one stderr: say which one speaks.
+        format="%(asctime)s %(levelname)s "
+        + ("[%(process)d] " if many else "")
+        + "%(name)s: %(message)s",
     )
+    if args.workers > 1 and args.worker_fd is None:
+        return _run_workers(args, argv)
     config = ServerConfig(
         bind_address=args.bind_address,
         port=args.port,
@@ -237,7 +313,11 @@ def _run_serve(args: argparse.Namespace) -> int:
         service_cluster_ip_range=args.service_cluster_ip_range,
         service_node_port_range=args.service_node_port_range,
         advertise_address=args.advertise_address,
-        leader_election=args.leader_elect,
+        leader_election=args.leader_elect or args.worker_fd is not None,
+        lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period,
+        listen_fd=args.worker_fd,
         limits=Limits(
             max_body_bytes=args.max_request_body_bytes,
             max_readonly_inflight=args.max_requests_inflight,
@@ -255,7 +335,11 @@ def _run_serve(args: argparse.Namespace) -> int:
             options["use_uvloop"] = True
     failures: list[BaseException] = []
     try:
-        anyio.run(_serve, config, backend=args.loop, backend_options=options)
+        anyio.run(
+            partial(_serve, config, supervised=args.worker_fd is not None),
+            backend=args.loop,
+            backend_options=options,
+        )
     except* (OSError, StorageError) as group:
         # Cannot bind, storage unreachable, or storage lost data: say so plainly, exit 1.
         failures.extend(_leaves(group))
@@ -264,12 +348,51 @@ def _run_serve(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _run_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """The supervising parent of ``--workers N``: each worker runs this same command
+    line (so every flag reaches it unchanged) plus ``--worker-fd``."""
+    config = PoolConfig(
+        command=(sys.executable, "-m", "cp", *argv),
+        workers=args.workers,
+        bind_address=args.bind_address,
+        port=args.port,
+        # A worker drains for up to the grace period, then closes its store.
+        stop_timeout=args.shutdown_grace_seconds + 10.0,
+    )
+    failures: list[BaseException] = []
+    code = 1
+    try:
+        code = anyio.run(serve_workers, config, backend=args.loop)
+    except* (OSError, WorkerStartError) as group:
+        failures.extend(_leaves(group))
+    for exc in failures:
+        print(f"cpd: error: {exc}", file=sys.stderr)
+    return 1 if failures else code
+
+
+def _check_serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Checks across flags, reported as usage errors."""
+    if args.workers > 1 and not args.storage.startswith("redis://"):
+        parser.error(
+            f"serve: --workers {args.workers} needs --storage redis://HOST:PORT/DB: "
+            "the memory store lives inside one process"
+        )
+    if not args.retry_period < args.renew_deadline < args.lease_duration:
+        parser.error(
+            "serve: need --retry-period < --renew-deadline < --lease-duration, got "
+            f"{args.retry_period:g} < {args.renew_deadline:g} < {args.lease_duration:g}"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "kubeconfig":
         sys.stdout.write(KUBECONFIG.format(server=args.server))
         return 0
-    return _run_serve(args)
+    _check_serve(parser, args)
+    return _run_serve(args, argv)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,13 @@ class ServerConfig:
     service_node_port_range: str = DEFAULT_NODE_PORTS
     advertise_address: str | None = None
     leader_election: bool = False
+    # Leader election timing (kube-controller-manager's defaults); see LeaderElector.
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    # An already listening socket to serve on instead of binding bind_address:port
+    # (`cpd serve --workers N` binds once and hands the socket to every worker).
+    listen_fd: int | None = None
     limits: Limits = Limits()
 
 
@@ -172,7 +179,10 @@ async def run_server(
             admission=AdmissionChain([NamespaceLifecycle.from_registry(registry)]),
             extra_metrics=controller_metrics.render,
         )
-        sock = _bind(config.bind_address, config.port)
+        if config.listen_fd is not None:
+            sock = socket.socket(fileno=config.listen_fd)
+        else:
+            sock = _bind(config.bind_address, config.port)
         host, port = sock.getsockname()[:2]
         hconfig = HypercornConfig()
         hconfig.bind = [f"fd://{sock.detach()}"]
@@ -196,6 +206,9 @@ async def run_server(
                 port=port,
             ),
             leader_election=config.leader_election,
+            lease_duration=config.lease_duration,
+            renew_deadline=config.renew_deadline,
+            retry_period=config.retry_period,
             # Kubernetes waits 5 s in HA setups, so every server's caches see the delete.
             namespace_deletion_grace_period=5.0 if config.leader_election else 0.0,
         )
