@@ -11,8 +11,9 @@ from actors import Registry
 from cp.controllers import MetricsRegistry
 from cp.controllers.bootstrap import BootstrapConfig
 from cp.controllers.manager import ControllerManager, ControllersConfig, run_controllers
+from cp.registry.allocation import IPADDRESSES, NODEPORTS
 from cp.storage import MemoryStore, Store
-from tests.admission.cluster import create_namespace, exists, running_registry
+from tests.admission.cluster import create_namespace, exists, running_registry, storage
 
 from .helpers import wait_until
 from .test_bootstrap import converged
@@ -85,6 +86,15 @@ async def test_chaos_every_controller_crashed_100_times_converges() -> None:
                     await delete_namespace(store, name)
             await store.delete("core/namespaces", "kube-public")
             await store.delete("core/services", "default/kubernetes")
+            services = storage(registry, "services")
+            for i in range(20):
+                body = {
+                    "metadata": {"name": f"np-{i}"},
+                    "spec": {"type": "NodePort", "ports": [{"port": 80}]},
+                }
+                await services.create("chaos-1", body)
+                if i % 4 == 0:
+                    await services.delete("chaos-1", f"np-{i}")
 
         async with anyio.create_task_group() as chaos:
             chaos.start_soon(workload)
@@ -97,12 +107,25 @@ async def test_chaos_every_controller_crashed_100_times_converges() -> None:
             name.removeprefix("controllers."): 100 for name in CONTROLLERS
         }
 
+        async def allocations_match() -> bool:
+            """Every ClusterIP and NodePort held by exactly one live Service, no leak."""
+            services = [r.decode() for r in (await store.list("core/services"))[0]]
+            ips = [s["spec"]["clusterIP"] for s in services if s["spec"].get("clusterIP")]
+            ports = [
+                p["nodePort"] for s in services for p in s["spec"]["ports"] if p.get("nodePort")
+            ]
+            if len(set(ips)) != len(ips) or len(set(ports)) != len(ports):
+                return False
+            held_ips = {r.key for r in (await store.list(IPADDRESSES))[0]}
+            held_ports = {r.key for r in (await store.list(NODEPORTS))[0]}
+            return held_ips == set(ips) and held_ports == {str(p) for p in ports}
+
         async def settled() -> bool:
             for i in range(6):
                 present = await namespace(store, f"chaos-{i}") is not None
                 if present != (i % 2 == 1):
                     return False
-            return await converged(store)
+            return await converged(store) and await allocations_match()
 
         await wait_until(settled, timeout=15)
         for i in range(0, 6, 2):
