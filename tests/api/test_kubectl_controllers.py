@@ -94,3 +94,16 @@ def test_services_get_distinct_cluster_ips_and_node_ports(kubectl: Kubectl) -> N
     # A deleted Service gives its address back.
     kubectl.ok("delete", "service", "np-0")
     kubectl.ok("create", "service", "clusterip", "reuse", "--tcp=80:80", f"--clusterip={ips[0]}")
+
+
+def test_controller_metrics_are_on_the_metrics_endpoint(kubectl: Kubectl, namespace: str) -> None:
+    kubectl.ok("create", "configmap", "m", "--from-literal=a=b")
+    kubectl.ok("delete", "namespace", namespace, "--timeout=60s")
+    text = kubectl.ok("get", "--raw", "/metrics")
+    for controller in ("namespace", "bootstrap", "ipallocator-repair", "portallocator-repair"):
+        assert f'cp_controller_queue_depth{{controller="controllers.{controller}"}}' in text
+    assert (
+        'cp_controller_reconcile_total{controller="controllers.namespace",result="success"}' in text
+    )
+    assert "cp_controller_event_to_reconcile_seconds_bucket" in text
+    assert "apiserver_request_total" in text
