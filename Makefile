@@ -22,6 +22,8 @@ test-slow: $(STAMP) require-redis require-kubectl
 
 bench: $(STAMP) require-redis
 	$(BIN)/python -m bench storage
+	$(BIN)/python -m bench controllers
+	$(BIN)/python -m bench api
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
