@@ -4,9 +4,15 @@ kubectl decides between server-side and client-side validation by looking up, in
 OpenAPI v3 document of an object's group-version, the PATCH operation tagged with the
 object's x-kubernetes-group-version-kind and checking it takes `fieldValidation`.
 Publishing the operations lets `kubectl create -f`, `replace -f` and `apply -f` work
-without --validate=false.  Schemas come from cp.registry.shapes (the fields the server
-reads, with their types and strategic-merge keys), so `kubectl explain` lists those
-fields; the rest of each type is undescribed (x-kubernetes-preserve-unknown-fields).
+without --validate=false.
+
+Schemas are Kubernetes' own (cp.registry.schemas: every field with its type,
+description, required fields, group-version-kind and strategic-merge extensions), so
+`kubectl explain` prints what it prints against a cluster.  Each v3 group-version
+document carries its kinds, their lists and every definition they reference; the v2
+document carries them all, with `#/definitions/` references.  A kind without a published
+schema (none of the built-ins) falls back to one built from cp.registry.shapes: the
+fields the server reads, the rest kept as sent.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cp.endpoints.http import encode_json
-from cp.registry import Registry, ResourceDef
+from cp.registry import Registry, ResourceDef, schemas
 from cp.registry.shapes import SHAPES, Shape
 
 _COMMON_QUERY = ("dryRun", "fieldManager", "fieldValidation", "pretty")
@@ -28,23 +34,30 @@ def _params(*names: str) -> list[dict[str, Any]]:
     ]
 
 
-def _ref(d: ResourceDef) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{_schema_name(d)}"}
+def _ref(d: ResourceDef, suffix: str = "") -> dict[str, Any]:
+    name = _schema_name(d, suffix)
+    if suffix and schemas.name_for_kind(d.group, d.version, d.kind + suffix) is None:
+        name = _schema_name(d)  # no published list schema: answer with the item's
+    return {"$ref": f"{schemas.V3_REF_PREFIX}{name}"}
 
 
-def _schema_name(d: ResourceDef) -> str:
-    group = d.group or "core"
-    return f"io.k8s.api.{group}.{d.version}.{d.kind}"
+def _schema_name(d: ResourceDef, suffix: str = "") -> str:
+    published = schemas.name_for_kind(d.group, d.version, d.kind + suffix)
+    if published is not None:
+        return published
+    group = d.group.removesuffix(".k8s.io") or "core"
+    return f"io.k8s.api.{group}.{d.version}.{d.kind}{suffix}"
 
 
 def _operation(
     d: ResourceDef, action: str, verb: str, params: tuple[str, ...], body: bool
 ) -> dict[str, Any]:
+    response = _ref(d, "List" if action == "list" else "")
     op: dict[str, Any] = {
         "operationId": f"{verb}{d.kind}",
         "parameters": _params(*params),
         "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": _ref(d)}}}
+            "200": {"description": "OK", "content": {"application/json": {"schema": response}}}
         },
         "x-kubernetes-action": action,
         "x-kubernetes-group-version-kind": {"group": d.group, "version": d.version, "kind": d.kind},
@@ -136,6 +149,27 @@ def _schema(d: ResourceDef) -> dict[str, Any]:
     return schema
 
 
+def _components(defs: list[ResourceDef], *, v2: bool = False) -> dict[str, Any]:
+    """The published schemas of `defs`, their lists and all they reference; a kind
+    without a published schema gets its shapes-based one."""
+    names = []
+    components: dict[str, Any] = {}
+    for d in defs:
+        published = [
+            name
+            for name in (
+                schemas.name_for_kind(d.group, d.version, d.kind),
+                schemas.name_for_kind(d.group, d.version, d.kind + "List"),
+            )
+            if name is not None
+        ]
+        if published:
+            names.extend(published)
+        else:
+            components[_schema_name(d)] = _schema(d)
+    return {**schemas.closure(names, v2=v2), **components}
+
+
 class OpenAPI:
     def __init__(self, registry: Registry) -> None:
         self.documents: dict[str, bytes] = {}
@@ -152,18 +186,22 @@ class OpenAPI:
                         "openapi": "3.0.0",
                         "info": {"title": "Kubernetes", "version": "v1.32.0"},
                         "paths": doc_paths,
-                        "components": {"schemas": {_schema_name(d): _schema(d) for d in defs}},
+                        "components": {"schemas": _components(defs)},
                     }
                 )
                 self.documents[key] = doc
                 digest = hashlib.sha512(doc).hexdigest()[:128].upper()
                 paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
         self.root = encode_json({"paths": paths})
-        self.v2 = encode_json(
+        v2 = encode_json(
             {
                 "swagger": "2.0",
                 "info": {"title": "Kubernetes", "version": "v1.32.0"},
                 "paths": {},
-                "definitions": {_schema_name(d): _schema(d) for d in registry.defs},
+                "definitions": _components(list(registry.defs), v2=True),
             }
+        )
+        # The same schemas; only the reference form differs (v2 `#/definitions/NAME`).
+        self.v2 = v2.replace(
+            b'"' + schemas.V3_REF_PREFIX.encode(), b'"' + schemas.V2_REF_PREFIX.encode()
         )

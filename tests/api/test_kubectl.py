@@ -388,7 +388,7 @@ def test_explain(kubectl: Kubectl) -> None:
     assert out.startswith("KIND:       ConfigMap\nVERSION:    v1\n")
     assert "data\t<map[string]string>" in out and "immutable\t<boolean>" in out
     containers = kubectl.ok("explain", "pod.spec.containers")
-    assert "image\t<string>" in containers and "env\t<[]Object>" in containers
+    assert "image\t<string>" in containers and "env\t<[]EnvVar>" in containers
 
 
 def test_describe(kubectl: Kubectl) -> None:
