@@ -42,6 +42,7 @@ _VERB_HANDLERS = {
 }
 _HEALTH = ("healthz", "livez", "readyz")
 _LIMITED_PREFIXES = ("/api", "/openapi")
+_INFO_CACHE_SIZE = 1024
 
 
 def _acceptable(accept: str) -> bool:
@@ -114,6 +115,7 @@ class ApiServerApp:
         # Set when the server begins shutting down, so open watches end cleanly.
         self.stopping = stopping or anyio.Event()
         self.metrics = Metrics()
+        self._infos: dict[tuple[str, str, str | None], RequestInfo | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -215,7 +217,7 @@ class ApiServerApp:
             raise status.not_acceptable(["application/json", "application/yaml"])
         if len(parts) <= 3 and await self._discovery(request, send, parts):
             return
-        info = parse_request_info(request.method, path, request.param("watch"))
+        info = self._request_info(request.method, path, request.param("watch"))
         if info is None:
             raise status.path_not_found()
         rdef = self.registry.lookup(info.group, info.version, info.resource)
@@ -242,6 +244,21 @@ class ApiServerApp:
         if handler is None:
             raise status.method_not_allowed(rdef.resource, rdef.group, info.verb)
         await handler(call)
+
+    def _request_info(self, method: str, path: str, watch: str | None) -> RequestInfo | None:
+        """parse_request_info, remembered: collection paths (creates, lists) repeat, and a
+        RequestInfo is immutable.  Bounded by starting over when full."""
+        key = (method, path, watch)
+        cache = self._infos
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+        info = parse_request_info(method, path, watch)
+        if len(cache) >= _INFO_CACHE_SIZE:
+            cache.clear()
+        cache[key] = info
+        return info
 
     async def _openapi(self, request: Request, send: Send, parts: list[str]) -> None:
         if parts == ["openapi", "v2"]:

@@ -33,11 +33,15 @@ class Request:
         self.receive = receive
         self.method: str = scope["method"]
         raw_path = scope.get("raw_path")
-        self.path: str = (
-            unquote(raw_path.decode("latin-1").split("?", 1)[0]) if raw_path else scope["path"]
+        if raw_path:
+            path = raw_path.decode("latin-1").split("?", 1)[0]
+            self.path: str = unquote(path) if "%" in path else path
+        else:
+            self.path = scope["path"]
+        qs = scope.get("query_string", b"")
+        self.query: dict[str, list[str]] = (
+            parse_qs(qs.decode("latin-1"), keep_blank_values=True) if qs else {}
         )
-        qs = scope.get("query_string", b"").decode("latin-1")
-        self.query: dict[str, list[str]] = parse_qs(qs, keep_blank_values=True)
         self.headers: dict[str, str] = {
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())
         }

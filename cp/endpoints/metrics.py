@@ -66,6 +66,9 @@ class Metrics:
         self.durations: dict[Labels, _Histogram] = defaultdict(_Histogram)
         self.watches: dict[Labels, int] = defaultdict(int)
         self.inflight = {"readOnly": 0, "mutating": 0}
+        # Label tuples by their raw values: built once per series, not per request
+        # (no more entries than self.requests has series).
+        self._keys: dict[tuple[str, str, str, str, str, str, int], tuple[Labels, Labels]] = {}
 
     def observe(
         self,
@@ -78,16 +81,23 @@ class Metrics:
         code: int,
         seconds: float,
     ) -> None:
-        base = (
-            ("verb", verb.upper() if verb == "watch" else _verb(verb)),
-            ("group", group),
-            ("version", version),
-            ("resource", resource),
-            ("subresource", subresource),
-            ("scope", scope),
-        )
-        self.requests[(*base, ("code", str(code)), ("component", "apiserver"))] += 1
-        self.durations[(*base, ("component", "apiserver"))].observe(seconds)
+        ident = (verb, group, version, resource, subresource, scope, code)
+        keys = self._keys.get(ident)
+        if keys is None:
+            base = (
+                ("verb", verb.upper() if verb == "watch" else _verb(verb)),
+                ("group", group),
+                ("version", version),
+                ("resource", resource),
+                ("subresource", subresource),
+                ("scope", scope),
+            )
+            keys = self._keys[ident] = (
+                (*base, ("code", str(code)), ("component", "apiserver")),
+                (*base, ("component", "apiserver")),
+            )
+        self.requests[keys[0]] += 1
+        self.durations[keys[1]].observe(seconds)
 
     def watch_started(self, group: str, version: str, resource: str) -> Labels:
         labels = (("group", group), ("version", version), ("resource", resource), ("verb", "WATCH"))

@@ -63,9 +63,16 @@ def field_paths(
     return out
 
 
+# Leaf values, told apart by an exact type check before the (slower) ABC checks below.
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _walk(
     path: Path, dotted: str, name: str, value: Any, keys: Mapping[str, str], out: set[Path]
 ) -> None:
+    if type(value) in _SCALARS:
+        out.add(path)
+        return
     if isinstance(value, Mapping) and value:
         if name in MAP_FIELDS:
             out.add((*path, "."))

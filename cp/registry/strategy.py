@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import copy
 import datetime
+import os
 import secrets
 import string
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,6 +56,16 @@ def now_rfc3339(offset: float = 0) -> str:
             return stamp
         _last_stamp = (second, stamp)
     return _last_stamp[1]
+
+
+def new_uid() -> str:
+    """str(uuid.uuid4()), formatted directly: every create stamps one, and building a
+    uuid.UUID only to format it costs twice as much."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def generate_name(base: str) -> str:
@@ -166,7 +176,7 @@ class Strategy:
             "selfLink",
         ):
             meta.pop(field, None)
-        meta["uid"] = str(uuid.uuid4())
+        meta["uid"] = new_uid()
         meta["creationTimestamp"] = now_rfc3339()
         if self.generation_fields:
             meta["generation"] = 1
