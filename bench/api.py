@@ -358,10 +358,16 @@ def run_load(kind: str, url: str, duration: float) -> dict[str, Any]:
 
 
 async def _create_namespace(conn: Connection, name: str) -> str:
+    """Create the namespace; return the configmaps' current resourceVersion in it, the
+    version a watch of its configmaps starts from (versions are per resource type, so
+    the namespace's own version would mean nothing to a configmap watch)."""
     body = _json.encode({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     status, data = await conn.request("POST", "/api/v1/namespaces", body)
     if status != 201:
         raise HttpError(f"create namespace {name}: {status} {data[:200]!r}")
+    status, data = await conn.request("GET", _cm_path(name) + "?limit=1")
+    if status != 200:
+        raise HttpError(f"list configmaps in {name}: {status} {data[:200]!r}")
     return _decode.decode(data)["metadata"]["resourceVersion"]
 
 
