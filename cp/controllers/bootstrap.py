@@ -32,6 +32,7 @@ from cp.controllers.controller import Controller, Result
 from cp.controllers.informer import InformerEvent
 from cp.registry import Registry, ResourceStorage
 from cp.registry.rest import Preconditions
+from cp.registry.strategy import nested
 from cp.storage import AlreadyExists, Filter, NotFound
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -119,15 +120,6 @@ _OWNED: dict[str, tuple[tuple[Path, ...], Path]] = {
 }
 
 
-def _get(obj: dict[str, Any], path: Path) -> Any:
-    node: Any = obj
-    for part in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
-
-
 def _set(obj: dict[str, Any], path: Path, value: Any) -> None:
     node = obj
     for part in path[:-1]:
@@ -144,8 +136,8 @@ def repaired(
     """``current`` with the owned fields and labels made right, or None if they are."""
     new = copy.deepcopy(current)
     for path in owned:
-        if _get(new, path) != _get(desired, path):
-            _set(new, path, _get(desired, path))
+        if nested(new, *path) != nested(desired, *path):
+            _set(new, path, nested(desired, *path))
     labels = new["metadata"].setdefault("labels", {})
     labels.update(desired["metadata"]["labels"])
     return None if new == current else new
@@ -224,7 +216,7 @@ class BootstrapController(Controller):
         if (
             current is not None
             and immutable
-            and _get(current, immutable) != _get(desired, immutable)
+            and nested(current, *immutable) != nested(desired, *immutable)
         ):
             try:
                 await storage.delete(

@@ -49,6 +49,23 @@ class Conflict(StorageError):
         self.actual = actual
 
 
+def precondition_failed(
+    field: str, expected: str, actual: str, resource: str, key: str
+) -> Conflict:
+    """The Conflict both stores raise for a failed write precondition, worded as
+    kube-apiserver's storage layer words it."""
+    label = "UID" if field == "uid" else "ResourceVersion"
+    return Conflict(
+        f"Precondition failed: {label} in precondition: {expected}, "
+        f"{label} in object meta: {actual}",
+        field=field,
+        expected=expected,
+        actual=actual,
+        resource=resource,
+        key=key,
+    )
+
+
 class Gone(StorageError):
     """The requested version is older than the retained history (HTTP 410)."""
 

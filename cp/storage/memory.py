@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from cp.storage.errors import AlreadyExists, Conflict, Gone, NotFound
+from cp.storage.errors import AlreadyExists, Gone, NotFound, precondition_failed
 from cp.storage.interface import History
 from cp.storage.records import EventType, Record, StoreEvent, encode_object, object_uid
 
@@ -42,26 +42,11 @@ class _Type:
 def check_preconditions(
     current: Record, rv: int | None, uid: str | None, resource: str, key: str
 ) -> None:
-    """Raise Conflict when a write's preconditions do not hold; shared by the backends."""
+    """Raise Conflict when a write's preconditions do not hold (UID first, as etcd3)."""
     if uid is not None and uid != current.uid:
-        raise Conflict(
-            f"Precondition failed: UID in precondition: {uid}, UID in object meta: {current.uid}",
-            field="uid",
-            expected=uid,
-            actual=current.uid,
-            resource=resource,
-            key=key,
-        )
+        raise precondition_failed("uid", uid, current.uid, resource, key)
     if rv is not None and rv != current.rv:
-        raise Conflict(
-            f"Precondition failed: ResourceVersion in precondition: {rv}, "
-            f"ResourceVersion in object meta: {current.rv}",
-            field="resourceVersion",
-            expected=str(rv),
-            actual=str(current.rv),
-            resource=resource,
-            key=key,
-        )
+        raise precondition_failed("resourceVersion", str(rv), str(current.rv), resource, key)
 
 
 class MemoryStore:

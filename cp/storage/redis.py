@@ -33,11 +33,11 @@ from coredis.retry import NoRetryPolicy
 from cp.storage import redis_scripts
 from cp.storage.errors import (
     AlreadyExists,
-    Conflict,
     Gone,
     NotFound,
     StorageError,
     Unavailable,
+    precondition_failed,
 )
 from cp.storage.interface import History
 from cp.storage.records import EventType, Record, StoreEvent, encode_object, object_uid
@@ -245,24 +245,9 @@ class RedisStore:
         if code == "CPNOTFOUND":
             return NotFound(f"{key} not found", resource=resource, key=key)
         if code == "CPUID":
-            return Conflict(
-                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}",
-                field="uid",
-                expected=str(uid),
-                actual=actual,
-                resource=resource,
-                key=key,
-            )
+            return precondition_failed("uid", str(uid), actual, resource, key)
         if code == "CPRV":
-            return Conflict(
-                f"Precondition failed: ResourceVersion in precondition: {rv}, "
-                f"ResourceVersion in object meta: {actual}",
-                field="resourceVersion",
-                expected=str(rv),
-                actual=actual,
-                resource=resource,
-                key=key,
-            )
+            return precondition_failed("resourceVersion", str(rv), actual, resource, key)
         return exc
 
     async def update(
