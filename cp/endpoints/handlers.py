@@ -23,8 +23,9 @@ from cp.endpoints.table import table, wants_table
 from cp.meta import status
 from cp.meta.managed_fields import manager_name
 from cp.meta.patch import (
+    PatchConflict,
     PatchError,
-    PatchTestFailed,
+    PatchTooLarge,
     apply_json_patch,
     apply_merge_patch,
     apply_strategic_merge_patch,
@@ -264,13 +265,12 @@ async def handle_patch(call: Call) -> None:
             dry_run=dry_run(call.request),
             manager=call.manager,
         )
-    except PatchTestFailed as exc:
-        raise status.invalid(
-            call.storage.rdef.kind,
-            call.storage.rdef.group,
-            call.info.name,
-            [status.Cause("FieldValueInvalid", str(exc), "")],
-        ) from exc
+    except PatchTooLarge as exc:
+        raise status.request_entity_too_large(str(exc)) from exc
+    except PatchConflict as exc:
+        # kube-apiserver answers a JSON patch that does not apply with a generic 422
+        # (NewGenericServerResponse), keeping the library's reason out of the reply.
+        raise status.patch_does_not_apply() from exc
     except PatchError as exc:
         raise status.bad_request(str(exc)) from exc
     except StorageError as exc:

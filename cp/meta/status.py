@@ -198,6 +198,15 @@ def invalid(kind: str, group: str, name: str, causes: Sequence[Cause]) -> ApiErr
     return ApiError(status_object(422, "Invalid", message, details))
 
 
+def patch_does_not_apply() -> ApiError:
+    """A well-formed JSON patch that fails on the object: kube-apiserver's generic 422."""
+    return ApiError(
+        status_object(
+            422, "Invalid", "the server rejected our request due to an error in our request", {}
+        )
+    )
+
+
 def method_not_allowed(resource: str, group: str, action: str) -> ApiError:
     message = f'{action} is not supported on resources of kind "{_qualified(resource, group)}"'
     return ApiError(status_object(405, "MethodNotAllowed", message, _details(resource, group, "")))
