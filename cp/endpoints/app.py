@@ -262,10 +262,10 @@ class ApiServerApp:
 
     async def _openapi(self, request: Request, send: Send, parts: list[str]) -> None:
         if parts == ["openapi", "v2"]:
-            # kubectl asks for protobuf first; 406 makes it fall back to JSON.
-            if not _acceptable(request.headers.get("accept", "")):
-                raise status.not_acceptable(["application/json"])
-            await send_bytes(send, 200, self.openapi.v2)
+            body, content_type = self.openapi.v2_for(request.headers.get("accept", ""))
+            await send_bytes(
+                send, 200, body, content_type=content_type, headers=[("vary", "Accept")]
+            )
             return
         if parts == ["openapi", "v3"]:
             await send_bytes(send, 200, self.openapi.root)

@@ -1,10 +1,14 @@
 """fieldValidation (Strict / Warn / Ignore): unknown and duplicate fields in a body.
 
 kubectl sends fieldValidation=Strict with `create -f`, `replace -f` and `apply` and
-relies on the server to reject typos.  Without full schemas, the check covers what is
-declared: each type's top-level fields (ResourceDef.fields) and ObjectMeta's, which is
-where most typos land; duplicate keys are found anywhere in a JSON body.  Warnings
-travel in the standard `Warning: 299 - "..."` header, which kubectl prints.
+relies on the server to reject typos.  kube-apiserver finds them with its typed
+decoder at any depth; here the kind's published schema stands in for the Go structs
+(cp.registry.schemas.unknown_fields), so the same fields are found under the same
+paths (`spec.containers[0].imagePullPolicyx`).  A kind without a published schema is
+checked where it declares its fields: the top level (ResourceDef.fields) and ObjectMeta.
+Duplicate keys are found anywhere in a JSON body.  Unknown fields are dropped in every
+mode, as the typed decoder never keeps them.  Warnings travel in the standard
+`Warning: 299 - "..."` header, which kubectl prints.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 from cp.endpoints.http import Request
 from cp.meta import status
 from cp.registry.resource import ResourceDef
+from cp.registry.schemas.unknown_fields import field_tree
+from cp.registry.schemas.unknown_fields import prune_unknown_fields as prune_by_schema
 
 OBJECT_META_FIELDS = frozenset(
     {
@@ -24,6 +30,9 @@ OBJECT_META_FIELDS = frozenset(
     }
 )  # fmt: skip
 _MODES = ("Ignore", "Warn", "Strict")
+_STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+# sigs.k8s.io/json stops collecting strict errors at 100.
+_MAX_PROBLEMS = 100
 
 
 def validation_mode(request: Request) -> tuple[str, bool]:
@@ -38,19 +47,27 @@ def validation_mode(request: Request) -> tuple[str, bool]:
     return value, True
 
 
-def prune_unknown_fields(obj: Any, rdef: ResourceDef) -> list[str]:
+def prune_unknown_fields(obj: Any, rdef: ResourceDef, *, directives: bool = False) -> list[str]:
     """Drop unknown fields (a typed decoder never keeps them) and say which they were."""
-    if not isinstance(obj, dict) or rdef.fields is None:
+    if not isinstance(obj, dict):
+        return []
+    tree = field_tree(rdef.group, rdef.version, rdef.kind)
+    if tree is not None:
+        return [
+            f"unknown field {go_quote(p)}"
+            for p in prune_by_schema(obj, tree, directives=directives)
+        ]
+    if rdef.fields is None:
         return []
     allowed = {"apiVersion", "kind", "metadata", *rdef.fields}
     unknown = [k for k in obj if k not in allowed and not k.startswith("$")]
-    problems = [f'unknown field "{k}"' for k in unknown]
+    problems = [f"unknown field {go_quote(k)}" for k in unknown]
     for key in unknown:
         del obj[key]
     meta = obj.get("metadata")
     if isinstance(meta, dict):
         unknown = [k for k in meta if k not in OBJECT_META_FIELDS and not k.startswith("$")]
-        problems += [f'unknown field "metadata.{k}"' for k in unknown]
+        problems += [f"unknown field {go_quote('metadata.' + k)}" for k in unknown]
         for key in unknown:
             del meta[key]
     return problems
@@ -79,19 +96,63 @@ def check_fields(
 ) -> list[tuple[str, str]]:
     """Warning headers to send, or a 400 under Strict."""
     mode, explicit = validation_mode(request)
-    problems = prune_unknown_fields(obj, rdef)
+    content_type = request.content_type
+    problems = prune_unknown_fields(obj, rdef, directives=content_type == _STRATEGIC_PATCH)
     if mode == "Ignore":
         return []
-    json_body = request.content_type in ("", "application/json") or request.content_type.endswith(
-        "+json"
-    )
+    json_body = content_type in ("", "application/json") or content_type.endswith("+json")
     if explicit and raw is not None and json_body:
         problems += duplicate_fields(raw)
     if not problems:
         return []
+    problems = list(dict.fromkeys(problems))[:_MAX_PROBLEMS]
     if mode == "Strict":
         raise status.bad_request(
             f'{rdef.kind} in version "{rdef.version}" cannot be handled as a {rdef.kind}: '
             "strict decoding error: " + ", ".join(problems)
         )
-    return [("Warning", f'299 - "{p.replace(chr(34), chr(92) + chr(34))}"') for p in problems]
+    return [("Warning", _warning_value(p)) for p in problems]
+
+
+def go_quote(text: str) -> str:
+    """Go's strconv.Quote, which sigs.k8s.io/json uses to name a field in its errors."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif ch.isprintable():
+            out.append(ch)
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\ufffd")  # not valid UTF-8: Go decodes it as U+FFFD
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def _warning_value(text: str) -> str:
+    """A `Warning` header value as apimachinery's NewWarningHeader quotes it.  The text
+    is sent as UTF-8; the header layer encodes values as Latin-1, so the UTF-8 bytes
+    are handed over as the Latin-1 characters that encode to them."""
+    quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return ("299 - " + quoted).encode("utf-8").decode("latin-1")

@@ -1,4 +1,5 @@
-"""OpenAPI documents: v3 per group-version (paths and operations), and v2 (JSON only).
+"""OpenAPI documents: v3 per group-version (paths and operations), and v2 in JSON and
+in gnostic's protobuf.
 
 kubectl decides between server-side and client-side validation by looking up, in the
 OpenAPI v3 document of an object's group-version, the PATCH operation tagged with the
@@ -13,19 +14,35 @@ document carries its kinds, their lists and every definition they reference; the
 document carries them all, with `#/definitions/` references.  A kind without a published
 schema (none of the built-ins) falls back to one built from cp.registry.shapes: the
 fields the server reads, the rest kept as sent.
+
+kubectl validates the items of a `kind: List` against the v2 document, and it asks for
+v2 only as protobuf (client-go's OpenAPISchema() decodes gnostic's openapi_v2.Document
+and has no JSON fallback), so v2 is also served in that encoding
+(cp.endpoints.openapi_v2_proto), negotiated on Accept as kube-openapi's handler does.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from cp.endpoints.http import encode_json
+import msgspec
+
+from cp.endpoints.http import JSON, encode_json
+from cp.endpoints.openapi_v2_proto import encode_document
+from cp.meta import status
 from cp.registry import Registry, ResourceDef, schemas
 from cp.registry.shapes import SHAPES, Shape
 
 _COMMON_QUERY = ("dryRun", "fieldManager", "fieldValidation", "pretty")
+
+# kube-openapi's media types for /openapi/v2; it answers the older `@v1.0` form (the one
+# client-go asks for) with the newer content type, and so does this.
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+_V2_PROTOBUF_OLD = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+_V2_TYPES = (JSON, _V2_PROTOBUF_OLD, V2_PROTOBUF)
 
 
 def _params(*names: str) -> list[dict[str, Any]]:
@@ -205,3 +222,44 @@ class OpenAPI:
         self.v2 = v2.replace(
             b'"' + schemas.V3_REF_PREFIX.encode(), b'"' + schemas.V2_REF_PREFIX.encode()
         )
+
+    @functools.cached_property
+    def v2_protobuf(self) -> bytes:
+        """The v2 document as gnostic's Document message, compiled from the JSON bytes so
+        the two never differ; only kubectl validating a List asks, so it is built then."""
+        return encode_document(msgspec.json.decode(self.v2))
+
+    def v2_for(self, accept: str) -> tuple[bytes, str]:
+        """The v2 document and its content type for an Accept header: the first clause,
+        by quality, that names JSON or the protobuf encoding (wildcards allowed); 406
+        when none does."""
+        for media in _by_quality(accept or "*/*"):
+            kind, _, sub = media.partition("/")
+            for offered in _V2_TYPES:
+                offered_kind, _, offered_sub = offered.partition("/")
+                if kind in ("*", offered_kind) and sub in ("*", offered_sub):
+                    if offered == JSON:
+                        return self.v2, JSON
+                    return self.v2_protobuf, V2_PROTOBUF
+        raise status.not_acceptable(list(_V2_TYPES))
+
+
+def _by_quality(accept: str) -> list[str]:
+    """The media types of an Accept header, best first: by q, then exact before wildcard
+    (as goautoneg orders them); q=0 means not acceptable."""
+    clauses = []
+    for position, entry in enumerate(accept.split(",")):
+        media, *params = (part.strip() for part in entry.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media and q > 0:
+            media = media.lower()
+            wildcards = media.count("*")
+            clauses.append((-q, wildcards, position, media))
+    return [media for *_, media in sorted(clauses)]

@@ -256,9 +256,9 @@ def test_field_validation(http: httpx.Client, namespace: str) -> None:
     body = {"metadata": {"name": "fv", "labls": {"a": "b"}}, "dta": {"k": "v"}}
     strict = http.post(path, params={"fieldValidation": "Strict"}, json=body)
     assert strict.status_code == 400
-    assert strict.json()["message"] == (
+    assert strict.json()["message"] == (  # in the order of the body, as the decoder meets them
         'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: '
-        'unknown field "dta", unknown field "metadata.labls"'
+        'unknown field "metadata.labls", unknown field "dta"'
     )
     duplicate = http.post(
         path,
@@ -271,8 +271,8 @@ def test_field_validation(http: httpx.Client, namespace: str) -> None:
     warned = http.post(path, params={"fieldValidation": "Warn"}, json=body)
     assert warned.status_code == 201
     assert warned.headers.get_list("warning") == [
-        '299 - "unknown field \\"dta\\""',
         '299 - "unknown field \\"metadata.labls\\""',
+        '299 - "unknown field \\"dta\\""',
     ]
     stored = http.get(f"{path}/fv").json()
     assert "dta" not in stored and "labls" not in stored["metadata"]  # unknown fields are dropped

@@ -3,12 +3,15 @@
 definitions.json holds every served kind, its list, and each type they reference
 (ObjectMeta, PodSpec, Container, ... transitively): properties with their types,
 descriptions, required fields, x-kubernetes-group-version-kind and the strategic-merge
-extensions.  It is generated from the `kubernetes` client's models by
-`python -m cp.registry.schemas.generate` (a test extra, never imported at runtime) and
-shipped as package data.  References use the OpenAPI v3 form
-(`#/components/schemas/NAME`, a described one wrapped in a one-element allOf as
-Kubernetes does); `closure(..., v2=True)` gives the Swagger 2.0 form, whose references
-are rewritten to `V2_REF_PREFIX` (`#/definitions/NAME`) by the caller.
+extensions, as Kubernetes 1.32 (the version the server reports) publishes them.  It is
+generated from the models of the `kubernetes` client of that release and the
+descriptions of a Kubernetes 1.32 OpenAPI document by
+`python -m cp.registry.schemas.generate` (never imported at runtime) and shipped as
+package data.  References use the OpenAPI v3 form (`#/components/schemas/NAME`; a
+described one, or one with a default, wrapped in a one-element allOf as Kubernetes
+does); `closure(..., v2=True)` gives the Swagger 2.0 form, whose references are
+rewritten to `V2_REF_PREFIX` (`#/definitions/NAME`) by the caller.  unknown_fields
+compiles them into what fieldValidation checks a body against.
 """
 
 from __future__ import annotations
