@@ -3,6 +3,11 @@
 cpd serve --port 0 --loop trio        # prints "serving on http://127.0.0.1:PORT"
 kubectl --kubeconfig <(cpd kubeconfig --server http://127.0.0.1:PORT) get ns
 
+cpd serve --token-auth-file tokens.csv --anonymous-auth=false   # 401 without a token
+cpd kubeconfig --token T > kubeconfig   # for clients that send tokens over plain HTTP
+(kubectl does not: client-go reads a kubeconfig's credentials only for https servers,
+so against cpd kubectl is always anonymous)
+
 cpd serve --workers 4 --storage redis://127.0.0.1:6379/0   # 4 processes, one port
 (see cp.workers: the parent binds and supervises; each worker is a `cpd serve` run
 with the same arguments plus the hidden `--worker-fd FD`)
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import logging
 import os
 import signal
@@ -21,6 +27,7 @@ from functools import partial
 
 import anyio
 
+from cp.auth import TokenFileAuthenticator, TokenFileError
 from cp.endpoints import Limits
 from cp.registry.allocation import parse_port_range
 from cp.server import ServerConfig, ServerInfo, run_server
@@ -45,9 +52,21 @@ contexts:
 current-context: cp
 users:
 - name: cp
-  user: {{}}
+  user:{user}
 preferences: {{}}
 """
+
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def _go_bool(text: str) -> bool:
+    """A boolean flag's value as kube-apiserver's flags (strconv.ParseBool) take it."""
+    if text in _GO_TRUE:
+        return True
+    if text in _GO_FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def _positive_int(text: str) -> int:
@@ -108,7 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="run the API server",
-        description="Run the API server over plain HTTP (no authentication).",
+        description="Run the API server over plain HTTP.  Requests are authenticated by "
+        "bearer token (--token-auth-file) or served as system:anonymous "
+        "(--anonymous-auth); there is no authorization yet: whoever is authenticated, "
+        "anonymous included, may do anything.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     serve.add_argument("--bind-address", default="127.0.0.1", help="address to listen on")
@@ -231,6 +253,25 @@ def build_parser() -> argparse.ArgumentParser:
         "acquire (must be less than --renew-deadline)",
     )
     serve.add_argument(
+        "--token-auth-file",
+        default=None,
+        metavar="PATH",
+        help='bearer tokens, one CSV record per line: token,user,uid[,"group1,group2"]; '
+        "read at start-up (a bad file stops the server, naming the line). A request with "
+        "a token that is not listed gets 401",
+    )
+    serve.add_argument(
+        "--anonymous-auth",
+        type=_go_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
+        help="serve requests without credentials as user system:anonymous in group "
+        "system:unauthenticated; --anonymous-auth=false answers them 401 (health "
+        "endpoints included). A rejected token is 401 either way",
+    )
+    serve.add_argument(
         "--workers",
         type=_positive_int,
         default=1,
@@ -247,10 +288,17 @@ def build_parser() -> argparse.ArgumentParser:
     kubeconfig = commands.add_parser(
         "kubeconfig",
         help="print a kubeconfig for this server",
-        description="Print a kubeconfig (plain HTTP, no credentials) for kubectl --kubeconfig.",
+        description="Print a kubeconfig (plain HTTP) for kubectl --kubeconfig.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     kubeconfig.add_argument("--server", default="http://127.0.0.1:8080", help="the server's URL")
+    kubeconfig.add_argument(
+        "--token",
+        default=None,
+        help="a bearer token from the server's --token-auth-file; None means no "
+        "credentials (anonymous). kubectl ignores it: client-go sends a kubeconfig's "
+        "credentials to https servers only; the Python client and others send it",
+    )
     return parser
 
 
@@ -318,6 +366,8 @@ def _run_serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
         renew_deadline=args.renew_deadline,
         retry_period=args.retry_period,
         listen_fd=args.worker_fd,
+        token_auth_file=args.token_auth_file,
+        anonymous_auth=args.anonymous_auth,
         limits=Limits(
             max_body_bytes=args.max_request_body_bytes,
             max_readonly_inflight=args.max_requests_inflight,
@@ -340,8 +390,9 @@ def _run_serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
             backend=args.loop,
             backend_options=options,
         )
-    except* (OSError, StorageError) as group:
-        # Cannot bind, storage unreachable, or storage lost data: say so plainly, exit 1.
+    except* (OSError, StorageError, TokenFileError) as group:
+        # Cannot bind, storage unreachable, storage lost data, or an unusable token
+        # file: say so plainly, exit 1.
         failures.extend(_leaves(group))
     for exc in failures:
         print(f"cpd: error: {exc}", file=sys.stderr)
@@ -351,6 +402,14 @@ def _run_serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _run_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """The supervising parent of ``--workers N``: each worker runs this same command
     line (so every flag reaches it unchanged) plus ``--worker-fd``."""
+    if args.token_auth_file:
+        # Checked here once, so a bad file is one clear error rather than every
+        # worker failing to start.
+        try:
+            TokenFileAuthenticator.from_file(args.token_auth_file)
+        except TokenFileError as exc:
+            print(f"cpd: error: {exc}", file=sys.stderr)
+            return 1
     config = PoolConfig(
         command=(sys.executable, "-m", "cp", *argv),
         workers=args.workers,
@@ -389,7 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "kubeconfig":
-        sys.stdout.write(KUBECONFIG.format(server=args.server))
+        # A JSON string is a YAML double-quoted scalar: any token survives quoting.
+        user = " {}" if args.token is None else "\n    token: " + json.dumps(args.token)
+        sys.stdout.write(KUBECONFIG.format(server=args.server, user=user))
         return 0
     _check_serve(parser, args)
     return _run_serve(args, argv)

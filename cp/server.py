@@ -23,6 +23,7 @@ import sniffio
 from hypercorn.config import Config as HypercornConfig
 
 from cp.admission import AdmissionChain, NamespaceLifecycle
+from cp.auth import AuthenticationConfig, new_authenticator
 from cp.controllers import BootstrapConfig, ControllersConfig, MetricsRegistry, run_controllers
 from cp.endpoints import ApiServerApp, Limits
 from cp.endpoints.health import PING, NamedCheck, version_info
@@ -51,6 +52,9 @@ class ServerConfig:
     # (`cpd serve --workers N` binds once and hands the socket to every worker).
     listen_fd: int | None = None
     limits: Limits = Limits()
+    # --token-auth-file and --anonymous-auth (see cp.auth.config).
+    token_auth_file: str | None = None
+    anonymous_auth: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +160,14 @@ async def run_server(
     *,
     task_status: anyio.abc.TaskStatus[ServerInfo] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until `shutdown` is set; report the bound URL once caches are synced."""
+    """Serve until `shutdown` is set; report the bound URL once caches are synced.
+
+    A token file that cannot be used raises TokenFileError before anything starts."""
+    authenticator = new_authenticator(
+        AuthenticationConfig(
+            token_auth_file=config.token_auth_file, anonymous=config.anonymous_auth
+        )
+    )
     history = History(max_events=config.history_events, max_seconds=config.history_seconds)
     async with open_store(config.storage, history=history) as store:
         registry, caches = build_registry(
@@ -178,6 +189,7 @@ async def run_server(
             stopping=stopping,
             admission=AdmissionChain([NamespaceLifecycle.from_registry(registry)]),
             extra_metrics=controller_metrics.render,
+            authenticator=authenticator,
         )
         if config.listen_fd is not None:
             sock = socket.socket(fileno=config.listen_fd)

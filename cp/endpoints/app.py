@@ -15,6 +15,12 @@ from collections.abc import Callable, Sequence
 import anyio
 
 from cp.admission import AdmissionChain
+from cp.auth import (
+    AnonymousAuthenticator,
+    AuthenticationError,
+    AuthenticationMetrics,
+    Authenticator,
+)
 from cp.endpoints import handlers
 from cp.endpoints.discovery import AGGREGATED_V2, Discovery, wants_aggregated
 from cp.endpoints.handlers import Call
@@ -78,6 +84,11 @@ _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 
 
+def _unauthorized() -> ApiError:
+    """apierrors.NewUnauthorized("Unauthorized"): the client learns nothing about why."""
+    return ApiError(status.status_object(401, "Unauthorized", "Unauthorized"))
+
+
 def parse_timeout(text: str | None, default: float) -> float:
     """The `timeout` parameter, a Go duration ("30s", "1m30s"); capped at the default."""
     if not text:
@@ -101,8 +112,12 @@ class ApiServerApp:
         stopping: anyio.Event | None = None,
         admission: AdmissionChain | None = None,
         extra_metrics: Callable[[], str] | None = None,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.registry = registry
+        # Without one, every request is system:anonymous (--anonymous-auth alone).
+        self.authenticator = authenticator or AnonymousAuthenticator()
+        self.auth_metrics = AuthenticationMetrics()
         self.admission = admission or AdmissionChain()
         # Metrics owned by other parts (the controllers), appended to /metrics.
         self.extra_metrics = extra_metrics
@@ -127,6 +142,7 @@ class ApiServerApp:
         record = _Record(send)
         started = time.monotonic()
         try:
+            self._authenticate(request)
             await self._filtered(request, record)
         except ApiError as exc:
             if not record.started:
@@ -145,6 +161,36 @@ class ApiServerApp:
                     info.verb, info.group, info.version, info.resource, info.subresource,
                     scope_label, record.code, time.monotonic() - started,
                 )  # fmt: skip
+
+    def _authenticate(self, request: Request) -> None:
+        """WithAuthentication: decide who is asking, or answer 401.
+
+        kube-apiserver runs it inside the request timeout and outside the in-flight
+        limits, so a 401 never takes an in-flight slot; here it runs before both,
+        which is the same order because it never waits.  Every path is authenticated,
+        /healthz, /livez, /readyz, /version and /metrics included: with
+        --anonymous-auth=false they answer 401 too, as kube's do.  There is no
+        authorization step yet, so every user, anonymous included, may do anything.
+
+        The Authorization header is dropped once it has done its work, so that no
+        later step (a proxy, a log) can pass the credential on.
+        """
+        headers = request.headers
+        try:
+            user = self.authenticator.authenticate(headers)
+        except AuthenticationError as exc:
+            self.auth_metrics.errors += 1
+            log.warning("unable to authenticate the request: %s", exc)
+            raise _unauthorized() from exc
+        if user is None:
+            self.auth_metrics.failures += 1
+            raise _unauthorized()
+        self.auth_metrics.success(user)
+        if "authorization" in headers:
+            del headers["authorization"]
+            scope = request.scope
+            scope["headers"] = [h for h in scope["headers"] if h[0] != b"authorization"]
+        request.user = user
 
     async def _filtered(self, request: Request, record: _Record) -> None:
         """The handler chain's filters: in-flight limits and the request timeout.
@@ -201,6 +247,7 @@ class ApiServerApp:
                 send,
                 200,
                 self.metrics.render()
+                + self.auth_metrics.render().encode()
                 + (self.extra_metrics().encode() if self.extra_metrics else b""),
                 content_type="text/plain; version=0.0.4; charset=utf-8",
             )

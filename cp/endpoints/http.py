@@ -8,12 +8,15 @@ hypercorn's own, which is what the API server's throughput is measured against.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
 import msgspec
 
 from cp.meta.status import ApiError, bad_request, request_entity_too_large
+
+if TYPE_CHECKING:
+    from cp.auth import UserInfo
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -26,7 +29,7 @@ _decoder = msgspec.json.Decoder()
 
 
 class Request:
-    __slots__ = ("scope", "receive", "method", "path", "query", "headers", "_body")
+    __slots__ = ("scope", "receive", "method", "path", "query", "headers", "user", "_body")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope = scope
@@ -46,6 +49,8 @@ class Request:
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())
         }
         self._body: bytes | None = None
+        # Set by authentication before any handler runs; None only before that.
+        self.user: UserInfo | None = None
 
     @property
     def cached_body(self) -> bytes | None:
