@@ -29,6 +29,7 @@ from cp.endpoints import ApiServerApp, Limits
 from cp.endpoints.health import PING, NamedCheck, version_info
 from cp.registry import BUILTIN, Registry, ResourceStorage
 from cp.registry.allocation import DEFAULT_CIDR, DEFAULT_NODE_PORTS, ServiceAllocation
+from cp.registry.shared_storage import SHARED, ConvertingStore
 from cp.storage import History, Store, WatchCache, open_store
 
 
@@ -84,8 +85,12 @@ def build_registry(
     registry.allocation = allocation
     caches = []
     for rdef in registry.defs:
+        # Types kept in another type's storage (events.k8s.io Events) get a converting
+        # view of it, and a cache of their own fed through that view.
+        shared = SHARED.get(rdef.storage_name)
+        type_store = store if shared is None else ConvertingStore(store, rdef.storage_name, shared)
         cache = WatchCache(
-            store,
+            type_store,
             rdef.storage_name,
             kind=rdef.kind,
             api_version=rdef.api_version,
@@ -95,7 +100,13 @@ def build_registry(
         services = rdef.storage_name == "core/services"
         registry.bind(
             rdef,
-            ResourceStorage(rdef, store, cache, allocation=allocation if services else None),
+            ResourceStorage(
+                rdef,
+                type_store,
+                cache,
+                allocation=allocation if services else None,
+                validation_group=shared.validation_group if shared else None,
+            ),
         )
         caches.append(cache)
     caches.extend(allocation_caches)

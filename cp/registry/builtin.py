@@ -7,6 +7,7 @@ in discovery, so kubectl's shortcuts (`cm`, `svc`, `po`...) and `get all` behave
 from __future__ import annotations
 
 from cp.registry import core
+from cp.registry.events import EventsStrategy
 from cp.registry.resource import ResourceDef
 
 _SPEC = ("spec", "status")
@@ -70,7 +71,8 @@ BUILTIN: tuple[ResourceDef, ...] = (
     ResourceDef("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True,
                 core.PersistentVolumeClaimStrategy(), short_names=("pvc",), subresources=("status",), fields=_SPEC),
     ResourceDef("coordination.k8s.io", "v1", "leases", "Lease", True, core.SpecStrategy(), fields=_SPEC),
-    ResourceDef("events.k8s.io", "v1", "events", "Event", True, core.EventStrategy(),
+    # Stored as core/v1 Events (cp.registry.shared_storage): one object, two groups.
+    ResourceDef("events.k8s.io", "v1", "events", "Event", True, EventsStrategy(),
                 short_names=("ev",), allow_create_on_update=True, fields=_EVENT),
     ResourceDef("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True,
                 core.EndpointSliceStrategy(), fields=("addressType", "endpoints", "ports")),

@@ -23,6 +23,7 @@ from cp.meta.validation import (
     path_segment_errors,
     required,
 )
+from cp.registry.events import CORE_EVENT_FIELDS, core_event_fields, legacy_causes
 from cp.registry.strategy import META_MERGE_KEYS, Object, Strategy, immutable, nested
 
 _CONFIG_KEY = "[-._a-zA-Z0-9]+"
@@ -445,54 +446,17 @@ class EndpointsStrategy(Strategy):
 
 
 class EventStrategy(Strategy):
+    """core/v1 Events: the legacy rules (see cp.registry.events, shared with
+    events.k8s.io/v1, whose Events are these same objects)."""
+
     name_rule = staticmethod(path_segment_errors)  # type: ignore[assignment]
-    extra_fields = (
-        "involvedObject.kind",
-        "involvedObject.namespace",
-        "involvedObject.name",
-        "involvedObject.uid",
-        "involvedObject.apiVersion",
-        "involvedObject.resourceVersion",
-        "involvedObject.fieldPath",
-        "reason",
-        "reportingComponent",
-        "source",
-        "type",
-    )
+    extra_fields = CORE_EVENT_FIELDS
 
     def validate(self, obj: Object) -> list[Cause]:
-        causes = []
-        involved = obj.get("involvedObject")
-        ns = obj["metadata"].get("namespace")
-        if isinstance(involved, dict) and involved.get("namespace") and involved["namespace"] != ns:
-            causes.append(
-                invalid(
-                    "involvedObject.namespace",
-                    involved["namespace"],
-                    "does not match event.namespace",
-                )
-            )
-        return causes
+        return legacy_causes(obj, reporting_field="reportingComponent")
 
     def selectable_fields(self, obj: Object) -> dict[str, str]:
-        involved = obj.get("involvedObject") or {}
-        fields = {
-            f"involvedObject.{k}": str(involved.get(k) or "")
-            for k in (
-                "kind",
-                "namespace",
-                "name",
-                "uid",
-                "apiVersion",
-                "resourceVersion",
-                "fieldPath",
-            )
-        }
-        fields["reason"] = str(obj.get("reason") or "")
-        fields["reportingComponent"] = str(obj.get("reportingComponent") or "")
-        fields["source"] = str(nested(obj, "source", "component") or "")
-        fields["type"] = str(obj.get("type") or "")
-        return fields
+        return core_event_fields(obj)
 
 
 class SpecStrategy(Strategy):

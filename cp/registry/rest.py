@@ -61,6 +61,7 @@ class ResourceStorage:
         *,
         max_conflict_retries: int = 16,
         allocation: ServiceAllocation | None = None,
+        validation_group: str | None = None,
     ) -> None:
         self.rdef = rdef
         self.store = store
@@ -69,6 +70,8 @@ class ResourceStorage:
         self.max_conflict_retries = max_conflict_retries
         # Services only: ClusterIPs and NodePorts taken with the write, freed on delete.
         self.allocation = allocation
+        # The group Invalid errors name; a type stored as another's names that one.
+        self.validation_group = rdef.group if validation_group is None else validation_group
 
     def _allocating_create(self, obj: Object) -> AbstractAsyncContextManager[Any]:
         return nullcontext() if self.allocation is None else self.allocation.creating(obj)
@@ -113,7 +116,7 @@ class ResourceStorage:
     # -- writes, to the store ----------------------------------------------------------
 
     def _invalid(self, name: str, causes: list[Cause]) -> ApiError:
-        return invalid(self.rdef.kind, self.rdef.group, name, causes)
+        return invalid(self.rdef.kind, self.validation_group, name, causes)
 
     def _check_identity(self, obj: Object, namespace: str | None) -> dict[str, Any]:
         """Apply the request's kind and namespace to a decoded body, as the decoder and
