@@ -12,6 +12,8 @@ import datetime
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from cp.registry.event_conversion import EVENTS_API_VERSION, events_to_core
+
 Object = dict[str, Any]
 Cell = Any
 Column = tuple[str, str, int]  # name, type, priority
@@ -33,10 +35,15 @@ def wants_table(accept: str) -> bool:
 
 
 def human_duration(seconds: float) -> str:
-    """duration.HumanDuration, as kubectl's AGE column shows it."""
+    """duration.HumanDuration, as kubectl's AGE column shows it.
+
+    A second in the future still reads as now: clocks of writers and server disagree
+    that much, and events carry the writer's clock."""
     s = int(seconds)
-    if s < 0:
+    if s < -1:
         return "<invalid>"
+    if s < 0:
+        return "0s"
     if s < 120:
         return f"{s}s"
     minutes = s // 60
@@ -60,17 +67,35 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365}y"
 
 
-def _age(obj: Object, now: datetime.datetime) -> str:
-    stamp = (obj.get("metadata") or {}).get("creationTimestamp")
-    if not stamp:
-        return "<unknown>"
+_ZERO_TIME = datetime.datetime(1, 1, 1, tzinfo=datetime.UTC)
+
+
+def _instant(stamp: Any) -> datetime.datetime | None:
+    """A Time or MicroTime as Go reads it; None for Go's zero time, which prints as
+    unknown."""
+    if not isinstance(stamp, str) or not stamp:
+        return None
     try:
-        created = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(
-            tzinfo=datetime.UTC
-        )
+        when = datetime.datetime.fromisoformat(stamp)
     except ValueError:
-        return "<unknown>"
-    return human_duration((now - created).total_seconds())
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    try:
+        when = when.astimezone(datetime.UTC)
+    except OverflowError:
+        return None
+    return None if when == _ZERO_TIME else when
+
+
+def _since(stamp: Any, now: datetime.datetime) -> str:
+    """translateTimestampSince: an unset time is unknown rather than two thousand years old."""
+    when = _instant(stamp)
+    return "<unknown>" if when is None else human_duration((now - when).total_seconds())
+
+
+def _age(obj: Object, now: datetime.datetime) -> str:
+    return _since((obj.get("metadata") or {}).get("creationTimestamp"), now)
 
 
 def _name(obj: Object) -> str:
@@ -158,24 +183,46 @@ def _node(obj: Object, now: datetime.datetime) -> list[Cell]:
     ]
 
 
+# unicode.IsSpace: what strings.TrimSpace trims (str.strip would trim more).
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(
+    chr(c) for c in range(0x2000, 0x200B)
+)
+
+
 def _event(obj: Object, now: datetime.datetime) -> list[Cell]:
-    involved = obj.get("involvedObject") or obj.get("regarding") or {}
-    last = (
-        obj.get("lastTimestamp")
-        or obj.get("eventTime")
-        or _get(obj, "metadata", "creationTimestamp")
+    """printEvent: Kubernetes prints both groups' events from the internal (core) form,
+    so an events.k8s.io event shows its deprecated* fields as the core ones."""
+    if obj.get("apiVersion") == EVENTS_API_VERSION:
+        obj = events_to_core(obj)
+    involved = obj.get("involvedObject") or {}
+    source = obj.get("source") or {}
+    first = (
+        _since(obj.get("firstTimestamp"), now)
+        if _instant(obj.get("firstTimestamp"))
+        else _since(obj.get("eventTime"), now)
     )
-    first = obj.get("firstTimestamp") or last
+    last = _since(obj.get("lastTimestamp"), now) if _instant(obj.get("lastTimestamp")) else first
+    count = obj.get("count") or 0
+    series = obj.get("series")
+    if series is not None:
+        last = _since(series.get("lastObservedTime"), now)
+        count = series.get("count") or 0
+    elif count == 0:
+        # Singletons of the new API carry no count.
+        count = 1
+    kind, name = str(involved.get("kind") or "").lower(), involved.get("name") or ""
+    component = source.get("component") or obj.get("reportingComponent") or ""
+    instance = source.get("host") or obj.get("reportingInstance") or ""
     return [
-        _age({"metadata": {"creationTimestamp": last}}, now) if last else "<unknown>",
+        last,
         obj.get("type", ""),
         obj.get("reason", ""),
-        f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
+        f"{kind}/{name}" if name else kind,
         involved.get("fieldPath", ""),
-        _get(obj, "source", "component") or obj.get("reportingController", ""),
-        obj.get("message") or obj.get("note", ""),
-        _age({"metadata": {"creationTimestamp": first}}, now) if first else "<unknown>",
-        obj.get("count") or 1,
+        f"{component}, {instance}" if instance else component,
+        (obj.get("message") or "").strip(_GO_SPACE),
+        first,
+        count,
         _name(obj),
     ]
 

@@ -73,7 +73,8 @@ BUILTIN: tuple[ResourceDef, ...] = (
     ResourceDef("coordination.k8s.io", "v1", "leases", "Lease", True, core.SpecStrategy(), fields=_SPEC),
     # Stored as core/v1 Events (cp.registry.shared_storage): one object, two groups.
     ResourceDef("events.k8s.io", "v1", "events", "Event", True, EventsStrategy(),
-                short_names=("ev",), allow_create_on_update=True, fields=_EVENT),
+                short_names=("ev",), allow_create_on_update=True, fields=_EVENT,
+                stored_type=("", "v1", "Event")),
     ResourceDef("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True,
                 core.EndpointSliceStrategy(), fields=("addressType", "endpoints", "ports")),
 )  # fmt: skip

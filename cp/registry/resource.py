@@ -40,6 +40,9 @@ class ResourceDef:
     singular: str = field(default="")
     # Top-level fields besides apiVersion/kind/metadata, for fieldValidation; None: any.
     fields: tuple[str, ...] | None = None
+    # (group, version, kind) of the type whose storage holds these objects, when that is
+    # another type's (cp.registry.shared_storage); None: this type's own.
+    stored_type: tuple[str, str, str] | None = None
 
     @property
     def singular_name(self) -> str:
@@ -64,8 +67,12 @@ class ResourceDef:
 
     @property
     def storage_version_hash(self) -> str:
-        """As discovery publishes it: the first 8 bytes of sha256("group/version/kind")."""
-        digest = hashlib.sha256(f"{self.group}/{self.version}/{self.kind}".encode()).digest()
+        """As discovery publishes it: the first 8 bytes of sha256("group/version/kind") of
+        the version objects are stored in, which is what the hash lets clients compare:
+        two resources with one hash are one set of stored objects (events.k8s.io/v1
+        events hash as core/v1 events do)."""
+        group, version, kind = self.stored_type or (self.group, self.version, self.kind)
+        digest = hashlib.sha256(f"{group}/{version}/{kind}".encode()).digest()
         return base64.b64encode(digest[:8]).decode()
 
     def subresource_verbs(self, subresource: str) -> tuple[str, ...]:

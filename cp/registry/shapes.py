@@ -43,6 +43,7 @@ INTSTR = Shape("intstr.IntOrString", "intstr")
 STRMAP = Shape("map[string]string", "map", STR)
 STRLIST = Shape("[]string", "list", STR)
 TIME = Shape("v1.Time", "str")
+MICROTIME = Shape("v1.MicroTime", "str")
 
 
 def struct(go: str, **fields: Shape) -> Shape:
@@ -73,6 +74,9 @@ _OBJECT_REFERENCE = struct(
     "v1.ObjectReference", kind=STR, namespace=STR, name=STR, uid=STR, apiVersion=STR,
     resourceVersion=STR, fieldPath=STR,
 )  # fmt: skip
+_EVENT_SOURCE = struct("v1.EventSource", component=STR, host=STR)
+# Both groups' EventSeries: same fields, and both packages are named v1.
+_EVENT_SERIES = struct("v1.EventSeries", count=INT32, lastObservedTime=MICROTIME)
 _CONDITIONS = list_of(struct("v1.Condition", type=STR, status=STR, reason=STR, message=STR))
 
 _TOP: dict[str, dict[str, Shape]] = {
@@ -99,12 +103,12 @@ _TOP: dict[str, dict[str, Shape]] = {
             ports=list_of(struct("v1.EndpointPort", name=STR, port=INT32, protocol=STR)),
         )),
     },
+    # core/v1; events.k8s.io/v1's own field names are in _BY_API_VERSION.
     "Event": {
-        "involvedObject": _OBJECT_REFERENCE, "regarding": _OBJECT_REFERENCE, "related": _OBJECT_REFERENCE,
-        "reason": STR, "message": STR, "note": STR, "type": STR, "count": INT32,
-        "source": struct("v1.EventSource", component=STR, host=STR),
-        "firstTimestamp": TIME, "lastTimestamp": TIME, "eventTime": TIME,
-        "reportingComponent": STR, "reportingController": STR, "reportingInstance": STR, "action": STR,
+        "involvedObject": _OBJECT_REFERENCE, "reason": STR, "message": STR, "source": _EVENT_SOURCE,
+        "firstTimestamp": TIME, "lastTimestamp": TIME, "count": INT32, "type": STR,
+        "eventTime": MICROTIME, "series": _EVENT_SERIES, "action": STR, "related": _OBJECT_REFERENCE,
+        "reportingComponent": STR, "reportingInstance": STR,
     },
     "ServiceAccount": {
         "secrets": list_of(_OBJECT_REFERENCE),
@@ -156,6 +160,18 @@ SHAPES: dict[str, Shape] = {
     kind: struct(f"v1.{kind}", metadata=OBJECT_META, **fields) for kind, fields in _TOP.items()
 }
 
+# Kinds whose fields differ by group, keyed by (apiVersion, kind): the same kind name in
+# another group is another Go struct, and its fields must not constrain SHAPES' type.
+_BY_API_VERSION: dict[tuple[str, str], Shape] = {
+    ("events.k8s.io/v1", "Event"): struct(
+        "v1.Event", metadata=OBJECT_META,
+        eventTime=MICROTIME, series=_EVENT_SERIES, reportingController=STR, reportingInstance=STR,
+        action=STR, reason=STR, regarding=_OBJECT_REFERENCE, related=_OBJECT_REFERENCE, note=STR,
+        type=STR, deprecatedSource=_EVENT_SOURCE, deprecatedFirstTimestamp=TIME,
+        deprecatedLastTimestamp=TIME, deprecatedCount=INT32,
+    ),
+}  # fmt: skip
+
 
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
@@ -184,15 +200,20 @@ def _matches(shape: Shape, value: Any) -> bool:
     return isinstance(value, dict)
 
 
-def _check(shape: Shape, value: Any, where: str) -> str | None:
+def _check(shape: Shape, value: Any, struct_name: str, path: str) -> str | None:
+    """Go names the innermost struct and the whole field path: `PodSpec.spec.containers`."""
     if not _matches(shape, value):
-        return f"json: cannot unmarshal {_json_type(value)} into Go struct field {where} of type {shape.go}"
+        return (
+            f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+            f"{struct_name}.{path} of type {shape.go}"
+        )
     if shape.kind == "struct":
         for key in [k for k, v in value.items() if v is None and k in shape.fields]:
             del value[key]
+        inner = shape.go.rsplit(".", 1)[-1]
         for key, sub in shape.fields.items():
             if key in value:
-                problem = _check(sub, value[key], f"{where}.{key}")
+                problem = _check(sub, value[key], inner, f"{path}.{key}")
                 if problem:
                     return problem
     elif shape.kind in ("list", "map") and shape.item is not None:
@@ -200,22 +221,24 @@ def _check(shape: Shape, value: Any, where: str) -> str | None:
         for item in items:
             if item is None and shape.item.kind in ("struct", "str"):
                 continue
-            problem = _check(shape.item, item, where)
+            problem = _check(shape.item, item, struct_name, path)
             if problem:
                 return problem
     return None
 
 
 def check_shape(kind: str, version: str, obj: dict[str, Any]) -> None:
-    """Raise 400 as kube-apiserver's decoder would for a wrongly typed declared field."""
-    shape = SHAPES.get(kind)
+    """Raise 400 as kube-apiserver's decoder would for a wrongly typed declared field.
+
+    The shape is that of `obj`'s apiVersion when its group declares one of its own."""
+    shape = _BY_API_VERSION.get((obj.get("apiVersion"), kind)) or SHAPES.get(kind)
     if shape is None:
         return
     for key in [k for k, v in obj.items() if v is None and k in shape.fields]:
         del obj[key]
     for key, sub in shape.fields.items():
         if key in obj:
-            problem = _check(sub, obj[key], f"{kind}.{key}")
+            problem = _check(sub, obj[key], kind, key)
             if problem:
                 raise status.bad_request(
                     f'{kind} in version "{version}" cannot be handled as a {kind}: {problem}'

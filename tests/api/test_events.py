@@ -17,6 +17,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from cp.endpoints.table import human_duration, table
 from tests.api.conftest import ApiServer, Kubectl, create_namespace
 
 CORE = "/api/v1/namespaces/{ns}/events"
@@ -343,3 +344,170 @@ def test_python_client_events_v1_and_core_v1_interoperate(
     assert json.loads(invalid.value.body)["message"].startswith(
         'Event "py3" is invalid: [reportingController: Required value, '
     )
+
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+
+def _ago(seconds: int, *, micro: bool = False) -> str:
+    when = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=seconds)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def _printed_events(http: httpx.Client, ns: str) -> None:
+    """Events whose every cell is known, with ages in whole minutes so they hold still
+    while a test reads them."""
+    _created(http.post(EVENTS.format(ns=ns), json=new_event(
+        ns, "single", eventTime=_ago(40 * 60, micro=True), note="  scaled up to 3\n",
+    )))  # fmt: skip
+    _created(http.post(EVENTS.format(ns=ns), json=new_event(
+        ns, "series", eventTime=_ago(50 * 60, micro=True), type="Warning",
+        series={"count": 7, "lastObservedTime": _ago(30 * 60, micro=True)},
+    )))  # fmt: skip
+    _created(http.post(CORE.format(ns=ns), json=old_event(
+        ns, "legacy", firstTimestamp=_ago(120 * 60), lastTimestamp=_ago(20 * 60), count=4,
+        involvedObject={"kind": "Pod", "namespace": ns, "name": "web-1",
+                        "fieldPath": "spec.containers{app}"},
+    )))  # fmt: skip
+    _created(http.post(CORE.format(ns=ns), json=old_event(
+        ns, "unnamed", firstTimestamp=_ago(10 * 60), lastTimestamp=None, count=None,
+        involvedObject={"kind": "Node", "namespace": ns}, source={"component": "kubelet"},
+    )))  # fmt: skip
+
+
+# printEvent's cells, in either group: LAST SEEN, TYPE, REASON, OBJECT, SUBOBJECT, SOURCE,
+# MESSAGE, FIRST SEEN, COUNT, NAME.
+PRINTED = {
+    "legacy": ["20m", "Normal", "Pulled", "pod/web-1", "spec.containers{app}", "kubelet, node-1",
+               "image pulled", "120m", 4, "legacy"],
+    "series": ["30m", "Warning", "Scaled", "deployment/web", "", "example.com/scaler, scaler-1",
+               "scaled up to 3", "50m", 7, "series"],
+    "single": ["40m", "Normal", "Scaled", "deployment/web", "", "example.com/scaler, scaler-1",
+               "scaled up to 3", "40m", 1, "single"],
+    "unnamed": ["10m", "Normal", "Pulled", "node", "", "kubelet", "image pulled", "10m", 1,
+                "unnamed"],
+}  # fmt: skip
+
+
+def test_tables_of_both_groups_are_printed_from_the_core_form(
+    http: httpx.Client, namespace: str
+) -> None:
+    _printed_events(http, namespace)
+    for path in (CORE, EVENTS):
+        response = http.get(path.format(ns=namespace), headers={"Accept": TABLE})
+        assert response.status_code == 200, response.text
+        table = response.json()
+        assert [
+            (c["name"], c["type"], c["priority"]) for c in table["columnDefinitions"]
+        ] == [
+            ("Last Seen", "string", 0), ("Type", "string", 0), ("Reason", "string", 0),
+            ("Object", "string", 0), ("Subobject", "string", 1), ("Source", "string", 1),
+            ("Message", "string", 0), ("First Seen", "string", 1), ("Count", "string", 1),
+            ("Name", "string", 1),
+        ]  # fmt: skip
+        assert [row["cells"] for row in table["rows"]] == list(PRINTED.values()), path
+
+
+def _cells(obj: dict[str, Any]) -> list[Any]:
+    return table("Event", [obj], {})["rows"][0]["cells"]
+
+
+def test_event_cells_at_printevent_s_edges() -> None:
+    zero = "0001-01-01T00:00:00Z"
+    later = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=30)).isoformat()
+    deprecated = {
+        "apiVersion": "events.k8s.io/v1", "metadata": {"name": "d"}, "regarding": {"kind": "Pod"},
+        "deprecatedSource": {"host": "node-1"}, "reportingController": "ctl",
+        "deprecatedFirstTimestamp": _ago(5 * 60), "deprecatedLastTimestamp": zero,
+        "deprecatedCount": 3, "note": "\x1c kept\u3000",
+    }  # fmt: skip
+    # Zero times are unset; a source's missing half comes from the reporting fields.
+    assert _cells(deprecated) == [
+        "5m", "", "", "pod", "", "ctl, node-1", "\x1c kept", "5m", 3, "d",
+    ]  # fmt: skip
+    # A series, even an empty one, decides LAST SEEN and COUNT.
+    assert _cells({**deprecated, "series": {}})[0::8] == ["<unknown>", 0]
+    # Nothing but an eventTime from a clock ahead of the server's.
+    assert _cells({"apiVersion": "v1", "eventTime": later})[0::7] == ["<invalid>", "<invalid>"]
+    assert _cells({"apiVersion": "v1", "metadata": {"creationTimestamp": _ago(60)}})[0] == (
+        "<unknown>"
+    )
+    # HumanDuration forgives a clock up to (but not) two seconds ahead.
+    assert [human_duration(s) for s in (-2.5, -1.5, -0.5, 119.9, 120)] == [
+        "<invalid>", "0s", "0s", "119s", "2m",
+    ]  # fmt: skip
+
+
+def test_table_watch_of_events_k8s_io_prints_the_core_form(
+    http: httpx.Client, namespace: str
+) -> None:
+    events = EVENTS.format(ns=namespace)
+    rv = http.get(events).json()["metadata"]["resourceVersion"]
+    _printed_events(http, namespace)
+    params = {"watch": "1", "resourceVersion": rv, "timeoutSeconds": "1"}
+    with http.stream("GET", events, params=params, headers={"Accept": TABLE}) as response:
+        assert response.status_code == 200
+        frames = [json.loads(line) for line in response.iter_lines() if line]
+    assert [f["type"] for f in frames] == ["ADDED"] * 4
+    assert [row["cells"] for f in frames for row in f["object"]["rows"]] == [
+        PRINTED[name] for name in ("single", "series", "legacy", "unnamed")
+    ]
+
+
+KUBECTL_GET = """\
+LAST SEEN   TYPE      REASON   OBJECT           MESSAGE
+20m         Normal    Pulled   pod/web-1        image pulled
+30m         Warning   Scaled   deployment/web   scaled up to 3
+40m         Normal    Scaled   deployment/web   scaled up to 3
+10m         Normal    Pulled   node             image pulled
+"""
+KUBECTL_GET_WIDE = """\
+LAST SEEN   TYPE      REASON   OBJECT           SUBOBJECT              SOURCE                         MESSAGE          FIRST SEEN   COUNT   NAME
+20m         Normal    Pulled   pod/web-1        spec.containers{app}   kubelet, node-1                image pulled     120m         4       legacy
+30m         Warning   Scaled   deployment/web                          example.com/scaler, scaler-1   scaled up to 3   50m          7       series
+40m         Normal    Scaled   deployment/web                          example.com/scaler, scaler-1   scaled up to 3   40m          1       single
+10m         Normal    Pulled   node                                    kubelet                        image pulled     10m          1       unnamed
+"""
+
+
+def test_kubectl_prints_events_of_both_groups_alike(
+    kubectl: Kubectl, api_server: ApiServer
+) -> None:
+    with api_server.client() as http:
+        _printed_events(http, kubectl.namespace)
+    for resource in ("events", "events.v1.events.k8s.io"):
+        assert kubectl.ok("get", resource) == KUBECTL_GET, resource
+        assert kubectl.ok("get", resource, "-o", "wide") == KUBECTL_GET_WIDE, resource
+
+
+def test_storage_version_hash_is_the_stored_type_s(http: httpx.Client) -> None:
+    hashes = {}
+    for path in ("/api/v1", "/apis/events.k8s.io/v1"):
+        for resource in http.get(path).json()["resources"]:
+            hashes[(path, resource["name"])] = resource.get("storageVersionHash")
+    assert hashes[("/api/v1", "events")] == "r2yiGXH7wu8="
+    assert hashes[("/apis/events.k8s.io/v1", "events")] == "r2yiGXH7wu8="
+    assert hashes[("/api/v1", "configmaps")] == "qFsyl6wFWjQ="
+
+
+def test_wrongly_typed_series_is_the_decoder_s_400(http: httpx.Client, namespace: str) -> None:
+    core, events = CORE.format(ns=namespace), EVENTS.format(ns=namespace)
+    prefix = 'Event in version "v1" cannot be handled as a Event: json: cannot unmarshal '
+    for path, body in ((events, new_event(namespace, "s")), (core, old_event(namespace, "s"))):
+        response = http.post(path, json={**body, "series": "x"})
+        assert response.status_code == 400, response.text
+        assert response.json()["message"] == prefix + (
+            "string into Go struct field Event.series of type v1.EventSeries"
+        )
+        response = http.post(path, json={**body, "series": {"count": "2"}})
+        assert response.status_code == 400, response.text
+        assert response.json()["message"] == prefix + (
+            "string into Go struct field EventSeries.series.count of type int32"
+        )
+    response = http.post(events, json=new_event(namespace, "s", deprecatedCount="2"))
+    assert response.json()["message"] == prefix + (
+        "string into Go struct field Event.deprecatedCount of type int32"
+    )
+    # A field of the other group is unknown here, whatever its value: dropped, not refused.
+    made = _created(http.post(core, json=old_event(namespace, "s", deprecatedCount="2")))
+    assert "deprecatedCount" not in made and made["count"] == 1

@@ -19,6 +19,7 @@ import pytest
 from cp.meta.fields import parse_field_selector
 from cp.meta.status import ApiError
 from cp.registry import ResourceStorage
+from cp.registry.builtin import BUILTIN
 from cp.registry.event_conversion import core_to_events, events_to_core
 from cp.registry.shared_storage import SHARED, ConvertingStore
 from cp.storage import (
@@ -126,6 +127,20 @@ def test_conversion_renames_every_field_and_round_trips() -> None:
     assert events_to_core(converted) == both
     # Fields of the other representation are not carried over (a typed decoder drops them).
     assert "message" not in core_to_events({"message": "m", "note": "n"})
+
+
+def test_both_groups_publish_the_stored_type_s_storage_version_hash() -> None:
+    defs = {(d.group, d.resource): d for d in BUILTIN}
+    core, events = defs[("", "events")], defs[("events.k8s.io", "events")]
+    # As kube-apiserver publishes them: one stored type, one hash.
+    assert core.storage_version_hash == events.storage_version_hash == "r2yiGXH7wu8="
+    assert defs[("", "configmaps")].storage_version_hash == "qFsyl6wFWjQ="
+    # The stored type a definition hashes as is the one SHARED keeps its objects under.
+    by_storage = {d.storage_name: d for d in BUILTIN}
+    for d in BUILTIN:
+        shared = SHARED.get(d.storage_name)
+        owner = by_storage[shared.stored_as] if shared else None
+        assert d.stored_type == (owner and (owner.group, owner.version, owner.kind)), d.storage_name
 
 
 # -- one object, two groups ------------------------------------------------------------
