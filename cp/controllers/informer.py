@@ -197,7 +197,8 @@ class Informer:
         # The watch that follows starts from this list's revision: whatever changed
         # since is replayed from the cache's ring (or it is Gone, and we list again).
         old = self._index
-        new = {object_key(item.obj): (item.rv, item.obj) for item in result.items}
+        decoded = [(item.rv, item.obj) for item in result.items]  # each .obj decodes
+        new = {object_key(obj): (rv, obj) for rv, obj in decoded}
         self._index = new
         self._rv = result.rv
         self._lists += 1

@@ -2,7 +2,7 @@
 
 apiserver_request_total and apiserver_request_duration_seconds by verb, group, version,
 resource, subresource, scope and code; apiserver_longrunning_requests for open watches;
-apiserver_current_inflight_requests by kind.  Counters are plain dicts updated without
+apiserver_current_inflight_requests by kind.  Counters are plain objects updated without
 awaiting, so recording costs a dict lookup per request.
 """
 
@@ -60,15 +60,29 @@ def _labels(labels: Labels, extra: str = "") -> str:
     return "{" + ",".join(parts) + "}" if parts else ""
 
 
+class _Series:
+    """One request series: its counter and the histogram it shares with other codes."""
+
+    __slots__ = ("labels", "histogram", "count")
+
+    def __init__(self, labels: Labels, histogram: _Histogram) -> None:
+        self.labels = labels
+        self.histogram = histogram
+        self.count = 0
+
+
 class Metrics:
     def __init__(self) -> None:
-        self.requests: dict[Labels, int] = defaultdict(int)
         self.durations: dict[Labels, _Histogram] = defaultdict(_Histogram)
         self.watches: dict[Labels, int] = defaultdict(int)
         self.inflight = {"readOnly": 0, "mutating": 0}
-        # Label tuples by their raw values: built once per series, not per request
-        # (no more entries than self.requests has series).
-        self._keys: dict[tuple[str, str, str, str, str, str, int], tuple[Labels, Labels]] = {}
+        # Series by their raw label values, so recording hashes one short tuple of
+        # strings (the label tuples, nested, are hashed only when a series is new).
+        self._series: dict[tuple[str, str, str, str, str, str, int], _Series] = {}
+
+    @property
+    def requests(self) -> dict[Labels, int]:
+        return {s.labels: s.count for s in self._series.values()}
 
     def observe(
         self,
@@ -82,8 +96,8 @@ class Metrics:
         seconds: float,
     ) -> None:
         ident = (verb, group, version, resource, subresource, scope, code)
-        keys = self._keys.get(ident)
-        if keys is None:
+        series = self._series.get(ident)
+        if series is None:
             base = (
                 ("verb", verb.upper() if verb == "watch" else _verb(verb)),
                 ("group", group),
@@ -92,12 +106,12 @@ class Metrics:
                 ("subresource", subresource),
                 ("scope", scope),
             )
-            keys = self._keys[ident] = (
+            series = self._series[ident] = _Series(
                 (*base, ("code", str(code)), ("component", "apiserver")),
-                (*base, ("component", "apiserver")),
+                self.durations[(*base, ("component", "apiserver"))],
             )
-        self.requests[keys[0]] += 1
-        self.durations[keys[1]].observe(seconds)
+        series.count += 1
+        series.histogram.observe(seconds)
 
     def watch_started(self, group: str, version: str, resource: str) -> Labels:
         labels = (("group", group), ("version", version), ("resource", resource), ("verb", "WATCH"))

@@ -17,14 +17,16 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import msgspec
 
 from cp.storage.errors import AlreadyExists, Gone, NotFound, precondition_failed
 from cp.storage.interface import History
 from cp.storage.records import EventType, Record, StoreEvent, encode_object, object_uid
 
 
-@dataclass(slots=True)
-class _Entry:
+class _Entry(msgspec.Struct, gc=False):
+    """One logged event; untracked by the cyclic collector (the log is long)."""
+
     event: StoreEvent
     at: float
 

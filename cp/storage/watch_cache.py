@@ -96,7 +96,9 @@ class WatchCache:
         self._ring: collections.deque[CacheEvent] = collections.deque()
         self._floor = 0
         self._rev = 0
-        self._advanced = anyio.Event()
+        # Set when the revision moves; made only while someone waits for it, since
+        # most events have no reader waiting for a version.
+        self._advanced: anyio.Event | None = None
         self._watchers: set[Watcher] = set()
         self._secret = b""
         self._ready = False
@@ -186,12 +188,13 @@ class WatchCache:
 
     def _cached(self, record: Record) -> CachedObject:
         obj = record.decode()
-        return CachedObject(record.key, record.rv, obj, self.fields_of(obj))
+        return CachedObject.of(record.key, record.rv, obj, self.fields_of(obj))
 
     def _set_revision(self, rev: int) -> None:
         self._rev = rev
-        self._advanced.set()
-        self._advanced = anyio.Event()
+        if self._advanced is not None:
+            self._advanced.set()
+            self._advanced = None
 
     def _apply(self, type_: EventType, record: Record) -> None:
         obj = self._cached(record)
@@ -201,7 +204,7 @@ class WatchCache:
         else:
             self._objects[record.key] = obj
         now = anyio.current_time()
-        event = CacheEvent(type_, obj, prev, now)
+        event = CacheEvent(type_, obj.key, obj.rv, obj, prev, now)
         ring = self._ring
         ring.append(event)
         cutoff = now - self.history.max_seconds
@@ -230,6 +233,8 @@ class WatchCache:
             return
         with anyio.move_on_after(self.wait_timeout if timeout is None else timeout):
             while self._rev < rv:
+                if self._advanced is None:
+                    self._advanced = anyio.Event()
                 await self._advanced.wait()
                 self._check_usable()
             return
@@ -269,6 +274,12 @@ class WatchCache:
         if obj is None:
             raise NotFound(f"{key} not found", resource=self.resource, key=key)
         return obj
+
+    def peek(self, key: str) -> CachedObject | None:
+        """The object as the cache holds it now: what `get` with resourceVersion "0"
+        answers, without a coroutine, for in-process readers on hot paths."""
+        self._check_usable()
+        return self._objects.get(key)
 
     def _state_at(self, rv: int, keys: set[str] | None = None) -> dict[str, CachedObject | None]:
         """For each key written after `rv`, its state as of `rv` (None: absent then).
@@ -399,7 +410,7 @@ class WatchCache:
     def _initial(self, filter_: Filter) -> Iterable[WatchEvent]:
         for obj in list(self._objects.values()):
             if filter_(obj):
-                yield WatchEvent("ADDED", obj.rv, obj.obj, obj.added_frame())
+                yield WatchEvent("ADDED", obj.rv, obj, obj.added_frame())
 
     def _replay(self, watcher: Watcher, rv: int) -> list[WatchEvent]:
         if not self._ring or self._ring[-1].rv <= rv:

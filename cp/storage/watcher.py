@@ -133,7 +133,7 @@ class Watcher:
             if (type_ == "DELETED" and event.type is not EventType.DELETED)
             else event.object
         )
-        return WatchEvent(type_, event.rv, obj.obj, event.frame(type_))
+        return WatchEvent(type_, event.rv, obj, event.frame(type_))
 
     def _offer(self, event: CacheEvent) -> None:
         if self._closed is not None:
