@@ -24,6 +24,8 @@ bench: $(STAMP) require-redis
 	$(BIN)/python -m bench storage
 	$(BIN)/python -m bench controllers
 	$(BIN)/python -m bench api
+	@if command -v valgrind >/dev/null; then $(BIN)/python -m bench instructions; \
+	else echo "skipping bench instructions: valgrind is not installed (apt install valgrind)"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

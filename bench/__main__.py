@@ -9,6 +9,7 @@ import sys
 SUITES = {
     "api": "bench.api",
     "controllers": "bench.controllers",
+    "instructions": "bench.instructions",
     "storage": "bench.storage",
 }
 

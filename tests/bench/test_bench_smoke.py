@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
-from bench import api, controllers
+import pytest
+
+from bench import api, controllers, instructions
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -50,3 +53,18 @@ def test_controllers_benchmark_quick_run_writes_positive_figures(tmp_path: Path)
     assert "histogram controllers.namespace" in measures
     for row in rows:
         _positive(row, "samples", "p50_ms", "p99_ms")
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_instructions_benchmark_quick_run_counts_every_kind(tmp_path: Path) -> None:
+    out = tmp_path / "instructions.json"
+    assert instructions.main(out=str(out), quick=True) == 0
+    rows = _rows(out)
+    counted = {r["request"]: r for r in rows if "k_instructions" in r}
+    assert set(counted) == {"version", "create", "get"}
+    for row in counted.values():
+        _positive(row, "requests", "k_instructions")
+    # A create does everything /version does and more: storage, validation, the cache.
+    assert counted["create"]["k_instructions"] > counted["version"]["k_instructions"]
+    (ratio,) = [r["ratio"] for r in rows if "ratio" in r]
+    assert 0 < ratio < 1
