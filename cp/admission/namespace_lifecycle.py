@@ -66,9 +66,6 @@ class NamespaceLifecycle:
         storage = registry.storage(rdef)
         return cls(storage.cache, storage.store, **options)
 
-    async def validate(self, attributes: Attributes) -> None:
-        """Nothing to validate: every verdict is given in :meth:`admit`."""
-
     async def admit(self, attributes: Attributes) -> None:
         rdef = attributes.rdef
         is_namespace = rdef.group == "" and rdef.resource == "namespaces"
@@ -87,7 +84,9 @@ class NamespaceLifecycle:
             return
         if attributes.operation not in (Operation.CREATE, Operation.UPDATE):
             return  # deleting content is always allowed: it is how a namespace empties
-        phase = await self._namespace_phase(attributes.namespace)
+        phase = self._cached_phase(attributes.namespace)
+        if phase is None:
+            phase = await self._live_phase(attributes.namespace)
         if attributes.operation is not Operation.CREATE or phase != "Terminating":
             return
         ns = attributes.namespace
@@ -106,14 +105,17 @@ class NamespaceLifecycle:
         ]
         raise error
 
-    async def _namespace_phase(self, name: str) -> str:
-        """The namespace's status.phase from the cache, or from the store when the cache
-        cannot be trusted with it (a miss, or a recent delete).  The cache indexes the
-        phase as a selectable field, so the common case decodes nothing."""
-        if not self._must_look_live(name):
-            cached = self.namespaces.peek(name)
-            if cached is not None:
-                return cached.fields.get("status.phase", "")
+    def _cached_phase(self, name: str) -> str | None:
+        """The namespace's status.phase from the cache, or None when the cache cannot
+        be trusted with it (a miss, or a recent delete).  The cache indexes the phase
+        as a selectable field, so this decodes nothing and does not wait."""
+        if self._must_look_live(name):
+            return None
+        cached = self.namespaces.peek(name)
+        return None if cached is None else cached.fields.get("status.phase", "")
+
+    async def _live_phase(self, name: str) -> str:
+        """The phase read from the store, as kube-apiserver confirms a cache miss."""
         self.live_lookups += 1
         try:
             record = await self.store.get(NAMESPACES, name)

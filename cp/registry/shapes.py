@@ -208,16 +208,21 @@ def _check(shape: Shape, value: Any, struct_name: str, path: str) -> str | None:
             f"{struct_name}.{path} of type {shape.go}"
         )
     if shape.kind == "struct":
-        for key in [k for k, v in value.items() if v is None and k in shape.fields]:
+        fields = shape.fields
+        for key in [k for k, v in value.items() if v is None and k in fields]:
             del value[key]
         inner = shape.go.rsplit(".", 1)[-1]
-        for key, sub in shape.fields.items():
-            if key in value:
-                problem = _check(sub, value[key], inner, f"{path}.{key}")
+        # In the body's order, as Go's decoder meets (and reports) them.
+        for key, item in value.items():
+            sub = fields.get(key)
+            if sub is not None:
+                problem = _check(sub, item, inner, f"{path}.{key}")
                 if problem:
                     return problem
     elif shape.kind in ("list", "map") and shape.item is not None:
         items = value if shape.kind == "list" else list(value.values())
+        if shape.item.kind == "str" and all(type(i) is str or i is None for i in items):
+            return None  # the common case (labels, data, finalizers), in one pass
         for item in items:
             if item is None and shape.item.kind in ("struct", "str"):
                 continue
@@ -234,11 +239,13 @@ def check_shape(kind: str, version: str, obj: dict[str, Any]) -> None:
     shape = _BY_API_VERSION.get((obj.get("apiVersion"), kind)) or SHAPES.get(kind)
     if shape is None:
         return
-    for key in [k for k, v in obj.items() if v is None and k in shape.fields]:
+    fields = shape.fields
+    for key in [k for k, v in obj.items() if v is None and k in fields]:
         del obj[key]
-    for key, sub in shape.fields.items():
-        if key in obj:
-            problem = _check(sub, obj[key], kind, key)
+    for key, item in obj.items():
+        sub = fields.get(key)
+        if sub is not None:
+            problem = _check(sub, item, kind, key)
             if problem:
                 raise status.bad_request(
                     f'{kind} in version "{version}" cannot be handled as a {kind}: {problem}'

@@ -111,7 +111,8 @@ class CacheEvent(msgspec.Struct, gc=False):
     object: CachedObject
     prev: CachedObject | None
     at: float
-    _frames: dict[str, bytes] = msgspec.field(default_factory=dict)
+    # Frames by the type a watcher sees; made on the first watcher's demand.
+    _frames: dict[str, bytes] | None = None
     _left: CachedObject | None = None
     _unfiltered: WatchEvent | None = None
 
@@ -131,12 +132,15 @@ class CacheEvent(msgspec.Struct, gc=False):
         return self._left
 
     def frame(self, type_: str) -> bytes:
-        cached = self._frames.get(type_)
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = {}
+        cached = frames.get(type_)
         if cached is None:
             obj = (
                 self.left_selector()
                 if (type_ == "DELETED" and self.type != "DELETED")
                 else self.object
             )
-            cached = self._frames[type_] = frame(type_, obj.data)
+            cached = frames[type_] = frame(type_, obj.data)
         return cached

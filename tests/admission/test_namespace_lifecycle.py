@@ -173,3 +173,32 @@ async def test_chain_runs_admit_then_validate_and_stops_at_the_first_refusal() -
     assert calls == ["admit:a", "admit:b", "validate:a"]
     with pytest.raises(ValueError, match="duplicate"):
         AdmissionChain([Recorder("a"), Recorder("a")])
+
+
+async def test_chain_calls_only_the_phases_a_plugin_implements() -> None:
+    calls: list[str] = []
+
+    class Mutating:
+        name = "mutating"
+
+        async def admit(self, attributes: Attributes) -> None:
+            calls.append("admit")
+            assert attributes.object is not None
+            attributes.object.setdefault("metadata", {})["labels"] = {"admitted": "yes"}
+
+    class Validating:
+        name = "validating"
+
+        async def validate(self, attributes: Attributes) -> None:
+            calls.append("validate")
+            assert attributes.object is not None
+            if attributes.object["metadata"].get("labels") != {"admitted": "yes"}:
+                raise ApiError({"code": 403, "message": "not admitted"})
+
+    async with running_registry(MemoryStore()) as registry:
+        chain = AdmissionChain([Validating(), Mutating()])
+        request = attrs(registry, Operation.CREATE, "configmaps", "x", "a")
+        request.object = {"metadata": {"name": "a"}}
+        await chain(request)
+    # Every mutation runs before any validation, whatever the plugins' order.
+    assert calls == ["admit", "validate"]
