@@ -1,7 +1,7 @@
 """`cpd`: run the API server, or print a kubeconfig that points kubectl at it.
 
 cpd serve --port 0 --loop trio        # prints "serving on http://127.0.0.1:PORT"
-kubectl --kubeconfig <(cpd kubeconfig --server http://127.0.0.1:PORT) get ns
+cpd kubeconfig --server http://127.0.0.1:PORT > kubeconfig && kubectl --kubeconfig kubeconfig get ns
 
 cpd serve --token-auth-file tokens.csv --anonymous-auth=false   # 401 without a token
 cpd kubeconfig --token T > kubeconfig   # for clients that send tokens over plain HTTP
