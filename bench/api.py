@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -449,23 +449,26 @@ def run_watch(url: str, watchers: int, events: int, rate: float) -> dict[str, An
 
 
 @contextlib.contextmanager
-def cpd_server(loop: str) -> Iterator[str]:
-    """``cpd serve --port 0`` in its own process; yields its URL and always stops it:
-    SIGTERM (graceful), then SIGKILL, by the process's own handle."""
+def cpd_server(
+    loop: str, *, wrapper: Sequence[str] = (), start_timeout: float = START_TIMEOUT
+) -> Iterator[tuple[str, int]]:
+    """``cpd serve --port 0`` in its own process (run by `wrapper`, say valgrind, when
+    given); yields its URL and pid and always stops it: SIGTERM (graceful), then
+    SIGKILL, by the process's own handle."""
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cp.cli", "serve", "--port", "0", "--loop", loop],
+        [*wrapper, sys.executable, "-m", "cp.cli", "serve", "--port", "0", "--loop", loop],
         stdout=subprocess.PIPE,
         stderr=log,
     )
     try:
         assert proc.stdout is not None
-        readable, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
+        readable, _, _ = select.select([proc.stdout], [], [], start_timeout)
         line = proc.stdout.readline().decode() if readable else ""
         if not line.startswith("serving on "):
             log.seek(0)
             raise RuntimeError(f"cpd did not start: {line!r} {log.read()[-2000:]!r}")
-        yield line.removeprefix("serving on ").strip()
+        yield line.removeprefix("serving on ").strip(), proc.pid
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -484,7 +487,7 @@ def bench_loop(loop: str, quick: bool) -> list[dict[str, Any]]:
     watch_runs = [(5, 10, 50.0), (20, 10, 20.0)] if quick else [(100, 150, 50.0), (1000, 60, 10.0)]
     rows: list[dict[str, Any]] = []
     client = f"{CLIENT_PROCESSES}x{CONCURRENCY}"
-    with cpd_server(loop) as url:
+    with cpd_server(loop) as (url, _):
         _run(_setup(url))
         for kind, label in (
             ("version", "GET /version (trivial)"),

@@ -20,21 +20,17 @@ collector's work on in-flight requests); `bench api` keeps measuring that.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
 import re
-import select
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.api import cpd_server
 from bench.report import table, write_json
 
 START_TIMEOUT = 300.0  # the server under valgrind, cold
@@ -59,45 +55,14 @@ def _configmap(name: str) -> bytes:
     ).encode()
 
 
-@contextlib.contextmanager
-def _server_under_callgrind(loop: str, out_dir: Path) -> Iterator[tuple[int, str, int]]:
-    """Yield (pid, host, port) of ``cpd serve`` running under callgrind; always stop it."""
-    cmd = [
+def _callgrind(out_dir: Path) -> list[str]:
+    """valgrind's callgrind with counting off until callgrind_control turns it on."""
+    return [
         "valgrind",
         "--tool=callgrind",
         "--instr-atstart=no",
         f"--callgrind-out-file={out_dir}/callgrind.out.%p",
-        sys.executable,
-        "-m",
-        "cp.cli",
-        "serve",
-        "--port",
-        "0",
-        "--loop",
-        loop,
     ]
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log)
-    try:
-        assert proc.stdout is not None
-        readable, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
-        line = proc.stdout.readline().decode() if readable else ""
-        if not line.startswith("serving on "):
-            log.seek(0)
-            raise RuntimeError(f"cpd did not start: {line!r} {log.read()[-2000:]!r}")
-        host, port = line.removeprefix("serving on http://").strip().rsplit(":", 1)
-        yield proc.pid, host, int(port)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-        log.close()
 
 
 def _control(pid: int, *args: str) -> None:
@@ -119,8 +84,12 @@ def measure(loop: str, requests: int) -> dict[str, float]:
     """Instructions per request of each kind, on one server running on `loop`."""
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = Path(tmp)
-        with _server_under_callgrind(loop, out_dir) as (pid, host, port):
-            conn = http.client.HTTPConnection(host, port, timeout=120)
+        with cpd_server(loop, wrapper=_callgrind(out_dir), start_timeout=START_TIMEOUT) as (
+            url,
+            pid,
+        ):
+            host, port = url.removeprefix("http://").rsplit(":", 1)
+            conn = http.client.HTTPConnection(host, int(port), timeout=120)
 
             def call(method: str, path: str, body: bytes | None = None) -> int:
                 headers = {"content-type": "application/json"} if body is not None else {}

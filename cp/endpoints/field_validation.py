@@ -18,6 +18,7 @@ from typing import Any
 
 from cp.endpoints.http import Request
 from cp.meta import status
+from cp.meta.go_quote import go_quote
 from cp.registry.resource import ResourceDef
 from cp.registry.schemas.unknown_fields import field_tree
 from cp.registry.schemas.unknown_fields import prune_unknown_fields as prune_by_schema
@@ -112,42 +113,6 @@ def check_fields(
             "strict decoding error: " + ", ".join(problems)
         )
     return [("Warning", _warning_value(p)) for p in problems]
-
-
-def go_quote(text: str) -> str:
-    """Go's strconv.Quote, which sigs.k8s.io/json uses to name a field in its errors."""
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return f'"{text}"'
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif ch.isprintable():
-            out.append(ch)
-        elif 0xD800 <= code <= 0xDFFF:
-            out.append("\ufffd")  # not valid UTF-8: Go decodes it as U+FFFD
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-}
 
 
 def _warning_value(text: str) -> str:

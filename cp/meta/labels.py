@@ -23,6 +23,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from cp.meta.go_quote import go_quote
+
 __all__ = [
     "DOES_NOT_EXIST",
     "DOUBLE_EQUALS",
@@ -67,41 +69,6 @@ _SYMBOLS = {EQUALS: "=", DOUBLE_EQUALS: "==", NOT_EQUALS: "!=", GREATER_THAN: ">
 
 # --------------------------------------------------------------------------------------
 # Go formatting helpers: messages must read exactly as Kubernetes prints them.
-
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-    '"': '\\"',
-}
-
-
-def _go_quote(s: str) -> str:
-    """Go's %q (strconv.Quote): field errors show bad values this way."""
-    if s.isascii() and s.isprintable() and '"' not in s and "\\" not in s:
-        return '"' + s + '"'
-    out = ['"']
-    for ch in s:
-        esc = _GO_ESCAPES.get(ch)
-        if esc is not None:
-            out.append(esc)
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            cp = ord(ch)
-            if cp < 0x20 or cp == 0x7F:
-                out.append(f"\\x{cp:02x}")
-            elif cp < 0x10000:
-                out.append(f"\\u{cp:04x}")
-            else:
-                out.append(f"\\U{cp:08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def _go_json(values: Sequence[str] | None) -> str:
@@ -286,7 +253,7 @@ def _new_requirement(key: str, op: str, values: Sequence[str]) -> Requirement:
     errs: list[str] = []
     key_errs = label_key_errors(key)
     if key_errs:
-        errs.append(_invalid("key", _go_quote(key), "; ".join(key_errs)))
+        errs.append(_invalid("key", go_quote(key), "; ".join(key_errs)))
     if op == IN or op == NOT_IN:
         if not values:
             errs.append(
@@ -328,17 +295,17 @@ def _new_requirement(key: str, op: str, values: Sequence[str]) -> Requirement:
                 errs.append(
                     _invalid(
                         f"values[{i}]",
-                        _go_quote(v),
+                        go_quote(v),
                         "for 'Gt', 'Lt' operators, the value must be an integer",
                     )
                 )
     else:
-        supported = ", ".join(_go_quote(o) for o in (*_BINARY_OPERATORS, EXISTS, DOES_NOT_EXIST))
-        errs.append(f"operator: Unsupported value: {_go_quote(op)}: supported values: {supported}")
+        supported = ", ".join(go_quote(o) for o in (*_BINARY_OPERATORS, EXISTS, DOES_NOT_EXIST))
+        errs.append(f"operator: Unsupported value: {go_quote(op)}: supported values: {supported}")
     for i, v in enumerate(values):
         value_errs = label_value_errors(v)
         if value_errs:
-            errs.append(_invalid(f"values[{i}][{key}]", _go_quote(v), "; ".join(value_errs)))
+            errs.append(_invalid(f"values[{i}][{key}]", go_quote(v), "; ".join(value_errs)))
     if errs:
         raise SelectorError(_aggregate(errs))
     return Requirement(key, op, tuple(values))
@@ -619,7 +586,7 @@ class _Parser:
         errs = label_key_errors(lit)
         if errs:
             # Kubernetes validates with a nil field path here, which prints as <nil>.
-            raise SelectorError(_invalid("<nil>", _go_quote(lit), "; ".join(errs)))
+            raise SelectorError(_invalid("<nil>", go_quote(lit), "; ".join(errs)))
         nxt, _ = self.lookahead()
         if (nxt == _EOS or nxt == _COMMA) and op != DOES_NOT_EXIST:
             op = EXISTS
@@ -768,7 +735,7 @@ def label_selector_from_dict(sel: Mapping[str, Any]) -> LabelSelector:
             raise SelectorError(f"matchExpressions[{i}]: key and operator must be strings")
         op = _EXPRESSION_OPERATORS.get(operator)
         if op is None:
-            raise SelectorError(f"{_go_quote(operator)} is not a valid label selector operator")
+            raise SelectorError(f"{go_quote(operator)} is not a valid label selector operator")
         values = _string_list(expr.get("values"), f"matchExpressions[{i}].values")
         requirements.append(_new_requirement(key, op, values))
     return LabelSelector(requirements)
