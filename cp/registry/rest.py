@@ -35,6 +35,7 @@ from cp.storage import (
     WatchCache,
     Watcher,
 )
+from cp.storage.records import leading_fields_first
 
 Mutation = Callable[[Object], Object]
 
@@ -135,6 +136,7 @@ class ResourceStorage:
             )
         obj["kind"] = self.rdef.kind
         obj["apiVersion"] = self.rdef.api_version
+        leading_fields_first(obj)
         check_shape(self.rdef.kind, self.rdef.version, obj)
         meta = obj.get("metadata")
         if meta is None:

@@ -7,7 +7,7 @@ The cache keeps objects as bytes, decoding only for the readers that need conten
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -30,20 +30,42 @@ class CachedObject(msgspec.Struct, gc=False):
     cost), while bytes are invisible to it and a fifth of the size.  For the same
     reason this is a struct the collector does not track (it holds no cycles).  `obj`
     decodes a fresh copy on each use; the few readers that need the content (tables,
-    informers, admission) pay about a microsecond per small object.
+    informers, admission) pay about a microsecond per small object.  The selector
+    values are worked out on first use, so a write nobody selects on decodes nothing.
     """
 
     key: str
     rv: int
     data: bytes
-    labels: Mapping[str, str]
-    fields: Mapping[str, str]
+    # The object's labels and selectable fields once known; `fields_of` finds them.
+    known_labels: Mapping[str, str] | None = None
+    known_fields: Mapping[str, str] | None = None
+    fields_of: Callable[[dict[str, Any]], Mapping[str, str]] | None = None
     _added: bytes | None = None
 
     @classmethod
     def of(cls, key: str, rv: int, obj: dict[str, Any], fields: Mapping[str, str]) -> CachedObject:
         labels = (obj.get("metadata") or {}).get("labels") or {}
         return cls(key, rv, _encoder.encode(obj), labels, fields)
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        if self.known_labels is None:
+            self._select()
+        assert self.known_labels is not None
+        return self.known_labels
+
+    @property
+    def fields(self) -> Mapping[str, str]:
+        if self.known_fields is None:
+            self._select()
+        assert self.known_fields is not None
+        return self.known_fields
+
+    def _select(self) -> None:
+        obj = self.obj
+        self.known_labels = (obj.get("metadata") or {}).get("labels") or {}
+        self.known_fields = self.fields_of(obj) if self.fields_of is not None else {}
 
     @property
     def obj(self) -> dict[str, Any]:

@@ -54,13 +54,57 @@ class StoreEvent(msgspec.Struct, frozen=True, gc=False):
         return self.record.rv
 
 
+_LEADING = ("kind", "apiVersion", "metadata")
+
+
 def encode_object(obj: dict[str, Any]) -> bytes:
-    """Encode an object for storage, leaving out its resourceVersion."""
+    """Encode an object for storage, leaving out its resourceVersion.
+
+    kind, apiVersion and metadata come first, in Kubernetes' own field order, so a
+    reader can put the version back by splicing it in after `"metadata":{`
+    (`with_resource_version`) instead of decoding and encoding the whole object.
+    """
     meta = obj.get("metadata")
-    if meta and "resourceVersion" in meta:
-        obj = dict(obj)
-        obj["metadata"] = {k: v for k, v in meta.items() if k != "resourceVersion"}
+    if isinstance(meta, dict) and "resourceVersion" in meta:
+        obj = dict(obj, metadata={k: v for k, v in meta.items() if k != "resourceVersion"})
+    keys = iter(obj)
+    if (next(keys, None), next(keys, None), next(keys, None)) != _LEADING:
+        obj = leading_fields_first(dict(obj))
     return _encoder.encode(obj)
+
+
+def leading_fields_first(obj: dict[str, Any]) -> dict[str, Any]:
+    """Put kind, apiVersion and metadata first, in place, as Kubernetes orders them
+    (and as encode_object stores them); returns `obj`."""
+    keys = iter(obj)
+    if (next(keys, None), next(keys, None), next(keys, None)) == _LEADING:
+        return obj
+    leading = {k: obj.pop(k) for k in _LEADING if k in obj}
+    rest = list(obj.items())
+    obj.clear()
+    obj.update(leading)
+    obj.update(rest)
+    return obj
+
+
+def stored_prefix(kind: str, api_version: str) -> bytes:
+    """How encode_object's output starts for objects of this kind and version."""
+    return b"".join(
+        (b'{"kind":', _encoder.encode(kind), b',"apiVersion":', _encoder.encode(api_version),
+         b',"metadata":{')
+    )  # fmt: skip
+
+
+def with_resource_version(data: bytes, rv: int, prefix: bytes) -> bytes | None:
+    """The stored bytes with `metadata.resourceVersion` set to `rv`, spliced in after
+    `prefix` (stored_prefix of the type); None when the bytes do not start with it
+    (then decode and encode)."""
+    if not data.startswith(prefix):
+        return None
+    at = len(prefix)
+    version = b'"resourceVersion":"%d"' % rv
+    rest = data[at:]
+    return b"".join((prefix, version, rest if rest[:1] == b"}" else b"," + rest))
 
 
 def object_uid(obj: dict[str, Any]) -> str:

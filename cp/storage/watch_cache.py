@@ -31,7 +31,7 @@ from cp.storage.continue_token import decode_continue, encode_continue
 from cp.storage.errors import Gone, InvalidRequest, NotFound, TooLargeResourceVersion, Unavailable
 from cp.storage.events import CachedObject, CacheEvent
 from cp.storage.interface import History, Store
-from cp.storage.records import EventType, Record
+from cp.storage.records import EventType, Record, stored_prefix, with_resource_version
 from cp.storage.watcher import Filter, Watcher, WatchEvent
 
 FieldsOf = Callable[[dict[str, Any]], Mapping[str, str]]
@@ -86,6 +86,8 @@ class WatchCache:
         self.resource = resource
         self.kind = kind
         self.api_version = api_version
+        # Stored objects of this type start with these bytes (see encode_object).
+        self._prefix = stored_prefix(kind, api_version) if kind and api_version else b"\0"
         self.history = history or store.history
         self.fields_of = fields_of
         self.wait_timeout = wait_timeout
@@ -187,8 +189,11 @@ class WatchCache:
             w._close("unavailable", exc)
 
     def _cached(self, record: Record) -> CachedObject:
-        obj = record.decode()
-        return CachedObject.of(record.key, record.rv, obj, self.fields_of(obj))
+        data = with_resource_version(record.data, record.rv, self._prefix)
+        if data is None:  # not as encode_object writes: decode and encode
+            obj = record.decode()
+            return CachedObject.of(record.key, record.rv, obj, self.fields_of(obj))
+        return CachedObject(record.key, record.rv, data, fields_of=self.fields_of)
 
     def _set_revision(self, rev: int) -> None:
         self._rev = rev
