@@ -30,11 +30,12 @@ A value of the wrong JSON type raises `ValueError`, as gnostic refuses the docum
 
 from __future__ import annotations
 
-import json
 import re
 import struct
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import yaml
 
 __all__ = ["encode_document", "yaml_text"]
 
@@ -513,62 +514,23 @@ _CUSTOM: dict[str, Callable[[bytearray, Any], None]] = {
 
 # --- YAML text of Any values ---------------------------------------------------------
 
-# Plain scalars that YAML 1.1 (gopkg.in/yaml.v2, what kube-openapi reads them with) would
-# take for something other than a string.
-_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
-_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*")
-# Characters YAML does not allow raw, or would fold as line breaks, in a quoted string.
-_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+class _Yaml11Dumper(yaml.SafeDumper):
+    """PyYAML's YAML 1.1, plus the booleans gopkg.in/yaml.v2 (what kube-openapi reads
+    these with) also knows: y, n.  A string that reads back as something else is
+    quoted, so "y" stays a string."""
+
+
+_Yaml11Dumper.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN")
+)
 
 
 def yaml_text(value: Any) -> str:
-    """`value` as a YAML document in block style, as gnostic writes an `Any`."""
-    return "\n".join(_yaml_lines(value, "")) + "\n"
+    """`value` as a YAML document in block style, as gnostic writes an `Any`.
 
-
-def _yaml_lines(value: Any, indent: str) -> list[str]:
-    if isinstance(value, dict) and value:
-        lines = []
-        for k, v in value.items():
-            key = f"{indent}{_yaml_scalar(str(k))}:"
-            if isinstance(v, (dict, list)) and v:
-                lines.append(key)
-                lines.extend(_yaml_lines(v, indent + "  "))
-            else:
-                lines.append(f"{key} {_yaml_scalar(v)}")
-        return lines
-    if isinstance(value, list) and value:
-        lines = []
-        for item in value:
-            if isinstance(item, (dict, list)) and item:
-                nested = _yaml_lines(item, indent + "  ")
-                lines.append(f"{indent}- {nested[0].removeprefix(indent + '  ')}")
-                lines.extend(nested[1:])
-            else:
-                lines.append(f"{indent}- {_yaml_scalar(item)}")
-        return lines
-    return [indent + _yaml_scalar(value)]
-
-
-def _yaml_scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        text = repr(value)
-        mantissa, e, exponent = text.partition("e")
-        if "." not in mantissa and mantissa.lstrip("-").isdigit():
-            text = f"{mantissa}.0{e}{exponent}"  # YAML 1.1 floats have a point
-        return text
-    if isinstance(value, dict):
-        return "{}"
-    if isinstance(value, list):
-        return "[]"
-    text = _expect(value, str, "JSON value")
-    if _PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS:
-        return text
-    quoted = json.dumps(text, ensure_ascii=False)
-    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
+    Strings that YAML 1.1 would take for something else ("on", "no", "~", "1.5")
+    come out quoted."""
+    return yaml.dump(
+        value, Dumper=_Yaml11Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True
+    )

@@ -414,11 +414,11 @@ def test_v2_encoding_of_paths_parameters_and_oneofs() -> None:
 
 def test_yaml_text_reads_back_under_yaml_1_1() -> None:
     value = {
-        "a": [1, 2.0, None, True, "on", "No", "~", "", "1.5", "a: b", "line\nbreak"],
+        "a": [1, 2.0, None, True, "on", "No", "y", "N", "~", "", "1.5", "a: b", "line\nbreak"],
         "nested": [{"group": "", "kind": "ConfigMap"}, [], {}],
         "x-\u00e9t\u00e9": "caf\u00e9\u2028",
     }
     assert yaml.safe_load(yaml_text(value)) == value
     assert yaml_text([{"group": "", "version": "v1", "kind": "Pod"}]) == (
-        '- group: ""\n  version: v1\n  kind: Pod\n'
+        "- group: ''\n  version: v1\n  kind: Pod\n"
     )
