@@ -36,6 +36,19 @@ class ApiServer:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
 
+    @property
+    def kubectl_cache(self) -> Path:
+        """kubectl's cache directory for this server alone.  kubectl keeps discovery
+        per host:port for hours, and later servers in a run reuse ports: with a shared
+        cache, kubectl would skip discovery or believe another server's resources."""
+        return self.kubeconfig.with_name(self.kubeconfig.name + "-kubectl-cache")
+
+    def kubectl_argv(self, *args: str) -> list[str]:
+        return [
+            KUBECTL, "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.kubectl_cache),
+            *args,
+        ]  # fmt: skip
+
 
 def _read_address(process: subprocess.Popen[bytes], deadline: float) -> str:
     """The URL from the "serving on URL" line, waiting at most until `deadline`."""
@@ -159,7 +172,7 @@ class Kubectl:
         self.namespace = namespace
 
     def argv(self, *args: str) -> list[str]:
-        return [KUBECTL, "--kubeconfig", str(self.server.kubeconfig), "-n", self.namespace, *args]
+        return self.server.kubectl_argv("-n", self.namespace, *args)
 
     def run(self, *args: str, input: str | None = None, timeout: float = 30) -> KubectlResult:
         proc = subprocess.run(

@@ -375,7 +375,7 @@ def closed_server(
 
 def _kubectl(server: ApiServer, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [KUBECTL, "--kubeconfig", str(server.kubeconfig), *args],
+        server.kubectl_argv(*args),
         capture_output=True,
         text=True,
         timeout=30,
@@ -466,7 +466,16 @@ def test_kubectl_sends_no_token_over_http(open_server: ApiServer) -> None:
         _cpd("kubeconfig", "--server", open_server.url, "--token", "not-a-token").stdout
     )
     result = subprocess.run(
-        [KUBECTL, "--kubeconfig", str(kubeconfig), "get", "--raw", "/api/v1/namespaces"],
+        [
+            KUBECTL,
+            "--kubeconfig",
+            str(kubeconfig),
+            "--cache-dir",
+            str(open_server.kubectl_cache),
+            "get",
+            "--raw",
+            "/api/v1/namespaces",
+        ],  # fmt: skip
         capture_output=True,
         text=True,
         timeout=30,
