@@ -81,14 +81,6 @@ class AdmissionChain:
         self._mutating: tuple[Phase, ...] = _phase(self.plugins, "admit")
         self._validating: tuple[Phase, ...] = _phase(self.plugins, "validate")
 
-    async def admit(self, attributes: Attributes) -> None:
-        for admit in self._mutating:
-            await admit(attributes)
-
-    async def validate(self, attributes: Attributes) -> None:
-        for validate in self._validating:
-            await validate(attributes)
-
     async def __call__(self, attributes: Attributes) -> None:
         for admit in self._mutating:
             await admit(attributes)

@@ -189,10 +189,11 @@ async def handle_create(call: Call) -> None:
     warnings = check_fields(call.request, call.storage.rdef, obj, call.request.cached_body)
     meta = obj.get("metadata")
     name = str(meta.get("name") or "") if isinstance(meta, dict) else ""
-    await call.admit(Operation.CREATE, name, obj, dry=dry_run(call.request))
+    dry = dry_run(call.request)
+    await call.admit(Operation.CREATE, name, obj, dry=dry)
     try:
         created = await call.storage.create(
-            call.info.namespace, obj, dry_run=dry_run(call.request), manager=call.manager
+            call.info.namespace, obj, dry_run=dry, manager=call.manager
         )
     except StorageError as exc:
         name = (obj.get("metadata") or {}).get("name", "")
@@ -205,14 +206,15 @@ async def handle_update(call: Call) -> None:
     warnings = check_fields(call.request, call.storage.rdef, obj, call.request.cached_body)
     meta = obj.get("metadata")
     body_rv = parse_rv(meta.get("resourceVersion")) if isinstance(meta, dict) else None
-    await call.admit(Operation.UPDATE, call.info.name, obj, dry=dry_run(call.request))
+    dry = dry_run(call.request)
+    await call.admit(Operation.UPDATE, call.info.name, obj, dry=dry)
     try:
         updated, created = await call.storage.update(
             call.info.namespace,
             call.info.name,
             obj,
             subresource=call.info.subresource,
-            dry_run=dry_run(call.request),
+            dry_run=dry,
             body_rv=body_rv,
             manager=call.manager,
         )
@@ -255,14 +257,15 @@ async def handle_patch(call: Call) -> None:
         if content_type == JSON_PATCH
         else check_fields(call.request, call.storage.rdef, patch, raw)
     )
-    await call.admit(Operation.UPDATE, call.info.name, dry=dry_run(call.request))
+    dry = dry_run(call.request)
+    await call.admit(Operation.UPDATE, call.info.name, dry=dry)
     try:
         patched = await call.storage.patch(
             call.info.namespace,
             call.info.name,
             mutate,
             subresource=call.info.subresource,
-            dry_run=dry_run(call.request),
+            dry_run=dry,
             manager=call.manager,
         )
     except PatchTooLarge as exc:

@@ -74,8 +74,7 @@ class ConvertingStore:
         return self.shared.stored_as
 
     def _out(self, record: Record) -> Record:
-        converted = self.shared.from_stored(_decoder.decode(record.data))
-        return Record(record.key, record.rv, record.uid, encode_object(converted))
+        return self._written(record, _decoder.decode(record.data))
 
     def _written(self, record: Record, stored: dict[str, Any]) -> Record:
         """What was just written, in this representation: the stored bytes are

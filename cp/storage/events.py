@@ -128,8 +128,6 @@ class CacheEvent(msgspec.Struct, gc=False):
     """
 
     type: EventType
-    key: str
-    rv: int
     object: CachedObject
     prev: CachedObject | None
     at: float
@@ -137,6 +135,14 @@ class CacheEvent(msgspec.Struct, gc=False):
     _frames: dict[str, bytes] | None = None
     _left: CachedObject | None = None
     _unfiltered: WatchEvent | None = None
+
+    @property
+    def key(self) -> str:
+        return self.object.key
+
+    @property
+    def rv(self) -> int:
+        return self.object.rv
 
     def unfiltered(self) -> WatchEvent:
         """The event as every watcher without a filter sees it, built once for all."""

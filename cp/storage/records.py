@@ -67,17 +67,20 @@ def encode_object(obj: dict[str, Any]) -> bytes:
     meta = obj.get("metadata")
     if isinstance(meta, dict) and "resourceVersion" in meta:
         obj = dict(obj, metadata={k: v for k, v in meta.items() if k != "resourceVersion"})
-    keys = iter(obj)
-    if (next(keys, None), next(keys, None), next(keys, None)) != _LEADING:
+    if not _in_stored_order(obj):
         obj = leading_fields_first(dict(obj))
     return _encoder.encode(obj)
+
+
+def _in_stored_order(obj: dict[str, Any]) -> bool:
+    keys = iter(obj)
+    return (next(keys, None), next(keys, None), next(keys, None)) == _LEADING
 
 
 def leading_fields_first(obj: dict[str, Any]) -> dict[str, Any]:
     """Put kind, apiVersion and metadata first, in place, as Kubernetes orders them
     (and as encode_object stores them); returns `obj`."""
-    keys = iter(obj)
-    if (next(keys, None), next(keys, None), next(keys, None)) == _LEADING:
+    if _in_stored_order(obj):
         return obj
     leading = {k: obj.pop(k) for k in _LEADING if k in obj}
     rest = list(obj.items())

@@ -87,7 +87,7 @@ class WatchCache:
         self.kind = kind
         self.api_version = api_version
         # Stored objects of this type start with these bytes (see encode_object).
-        self._prefix = stored_prefix(kind, api_version) if kind and api_version else b"\0"
+        self._prefix = stored_prefix(kind, api_version) if kind and api_version else None
         self.history = history or store.history
         self.fields_of = fields_of
         self.wait_timeout = wait_timeout
@@ -189,7 +189,11 @@ class WatchCache:
             w._close("unavailable", exc)
 
     def _cached(self, record: Record) -> CachedObject:
-        data = with_resource_version(record.data, record.rv, self._prefix)
+        data = (
+            None
+            if self._prefix is None
+            else with_resource_version(record.data, record.rv, self._prefix)
+        )
         if data is None:  # not as encode_object writes: decode and encode
             obj = record.decode()
             return CachedObject.of(record.key, record.rv, obj, self.fields_of(obj))
@@ -209,7 +213,7 @@ class WatchCache:
         else:
             self._objects[record.key] = obj
         now = anyio.current_time()
-        event = CacheEvent(type_, obj.key, obj.rv, obj, prev, now)
+        event = CacheEvent(type_, obj, prev, now)
         ring = self._ring
         ring.append(event)
         cutoff = now - self.history.max_seconds
