@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--advertise-address",
         default=None,
         metavar="IP",
-        help="the address the kubernetes Service's endpoints point at; None means the "
+        help="the address the kubernetes Service's endpoints point at; without it, the "
         "bind address, or 127.0.0.1 when binding all addresses",
     )
     serve.add_argument(
@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     kubeconfig.add_argument(
         "--token",
         default=None,
-        help="a bearer token from the server's --token-auth-file; None means no "
+        help="a bearer token from the server's --token-auth-file; without it, no "
         "credentials (anonymous). kubectl ignores it: client-go sends a kubeconfig's "
         "credentials to https servers only; the Python client and others send it",
     )
