@@ -93,6 +93,48 @@ def _walk(
     out.add(path)
 
 
+def fields_v1(
+    obj: Mapping[str, Any], merge_keys: Mapping[str, str], *, skip: Iterable[str] = ()
+) -> dict[str, Any]:
+    """``to_fields_v1(sorted(field_paths(obj, ...)))`` built in one walk: what a create
+    records, where no earlier owner's set needs to be compared path by path."""
+    root: dict[str, Any] = {}
+    skipped = {"apiVersion", "kind", *skip}
+    for key in sorted(obj):
+        if key in skipped:
+            continue
+        value = obj[key]
+        if key == "metadata" and isinstance(value, Mapping):
+            meta: dict[str, Any] = {}
+            for mkey in sorted(value):
+                if mkey not in _SERVER_META:
+                    meta[f"f:{mkey}"] = _subtree(f"metadata.{mkey}", mkey, value[mkey], merge_keys)
+            if meta:
+                root["f:metadata"] = meta
+            continue
+        root[f"f:{key}"] = _subtree(key, key, value, merge_keys)
+    return root
+
+
+def _subtree(dotted: str, name: str, value: Any, keys: Mapping[str, str]) -> dict[str, Any]:
+    """The FieldsV1 node of one value, children in sorted order (as _walk's paths sort)."""
+    if type(value) in _SCALARS:
+        return {}
+    if isinstance(value, Mapping) and value:
+        node: dict[str, Any] = {".": {}} if name in MAP_FIELDS else {}
+        for k in sorted(value):
+            v = value[k]
+            # Most values are leaves: no call (and no dotted path) for them.
+            node[f"f:{k}"] = {} if type(v) in _SCALARS else _subtree(f"{dotted}.{k}", k, v, keys)
+        return node
+    if isinstance(value, list) and value and dotted in keys:
+        # Items may share a key (the union of their fields): the path set merges them.
+        paths: set[Path] = set()
+        _walk((), dotted, name, value, keys, paths)
+        return to_fields_v1(sorted(paths))
+    return {}
+
+
 def _value_at(obj: Any, path: Path) -> Any:
     """The value a path names, for change detection (None when absent)."""
     node = obj
@@ -158,26 +200,30 @@ def update_managed_fields(
     them as sent, as Kubernetes allows; an empty list resets them.
     """
     meta = new.setdefault("metadata", {})
-    old_meta = (old or {}).get("metadata") or {}
+    if old is None:
+        # A create: nobody else owns anything yet, so the manager owns every field.
+        owned = fields_v1(new, merge_keys, skip=skip)
+        if owned:
+            meta["managedFields"] = [_entry(manager, api_version, now, owned, subresource)]
+        else:
+            meta.pop("managedFields", None)
+        return
+    old_meta = old.get("metadata") or {}
     sent = meta.get("managedFields")
-    if sent is not None and sent != old_meta.get("managedFields") and old is not None:
+    if sent is not None and sent != old_meta.get("managedFields"):
         if sent == []:
             meta.pop("managedFields", None)
         return
     entries = [e for e in old_meta.get("managedFields") or [] if isinstance(e, Mapping)]
     new_paths = field_paths(new, merge_keys, skip=skip)
-    if old is None:
-        changed = new_paths
-        removed: set[Path] = set()
-    else:
-        old_paths = field_paths(old, merge_keys, skip=skip)
-        # A map's "." entry is about its presence only, not its content.
-        changed = {
-            p
-            for p in new_paths
-            if p not in old_paths or (p[-1] != "." and _value_at(new, p) != _value_at(old, p))
-        }
-        removed = old_paths - new_paths
+    old_paths = field_paths(old, merge_keys, skip=skip)
+    # A map's "." entry is about its presence only, not its content.
+    changed = {
+        p
+        for p in new_paths
+        if p not in old_paths or (p[-1] != "." and _value_at(new, p) != _value_at(old, p))
+    }
+    removed = old_paths - new_paths
     result = []
     mine: set[Path] = set()
     for entry in entries:
@@ -195,21 +241,27 @@ def update_managed_fields(
             result.append({**entry, "fieldsV1": to_fields_v1(sorted(owned))})
     mine = (mine - removed) | changed
     if mine:
-        entry: dict[str, Any] = {
-            "manager": manager,
-            "operation": "Update",
-            "apiVersion": api_version,
-            "time": now,
-            "fieldsType": "FieldsV1",
-            "fieldsV1": to_fields_v1(sorted(mine)),
-        }
-        if subresource:
-            entry["subresource"] = subresource
-        result.append(entry)
+        result.append(_entry(manager, api_version, now, to_fields_v1(sorted(mine)), subresource))
     if result:
         meta["managedFields"] = result
     else:
         meta.pop("managedFields", None)
+
+
+def _entry(
+    manager: str, api_version: str, now: str, owned: dict[str, Any], subresource: str
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "manager": manager,
+        "operation": "Update",
+        "apiVersion": api_version,
+        "time": now,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": owned,
+    }
+    if subresource:
+        entry["subresource"] = subresource
+    return entry
 
 
 def manager_name(field_manager: str | None, user_agent: str) -> str:
