@@ -8,6 +8,7 @@ becomes a 500 InternalError (logged), and cancellation is never caught.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from cp.endpoints.discovery import AGGREGATED_V2, Discovery, wants_aggregated
 from cp.endpoints.handlers import Call
 from cp.endpoints.health import NamedCheck, serve_health
 from cp.endpoints.http import Message, Receive, Request, Scope, Send, send_bytes, send_error
+from cp.endpoints.inflight import MUTATING, READ_ONLY, InFlight
 from cp.endpoints.limits import Limits
 from cp.endpoints.metrics import Metrics
 from cp.endpoints.openapi import OpenAPI
@@ -63,21 +65,35 @@ def _acceptable(accept: str) -> bool:
 
 
 class _Record:
-    """What the filters and metrics learn about one request as it is served."""
+    """What the filters and metrics learn about one request as it is served, and its
+    answer: the handler's, or the 504 of a request that ran past its deadline."""
 
-    __slots__ = ("_send", "code", "info", "started")
+    __slots__ = ("_send", "code", "deadline", "expired", "info", "started")
 
     def __init__(self, send: Send) -> None:
         self._send = send
         self.code = 0
         self.started = False
         self.info: RequestInfo | None = None
+        self.deadline = math.inf
+        # Answered 504 by the in-flight sweeper: what the handler sends is dropped.
+        self.expired = False
 
     async def send(self, message: Message) -> None:
+        if self.expired:
+            return
         if message["type"] == "http.response.start":
             self.code = message["status"]
             self.started = True
         await self._send(message)
+
+    async def expire(self, error: ApiError) -> None:
+        if self.started:
+            return  # too late to answer otherwise: the response under way goes on
+        self.expired = True
+        self.started = True
+        self.code = error.code
+        await send_error(self._send, error)
 
 
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -129,7 +145,10 @@ class ApiServerApp:
         self.limits = limits or Limits()
         # Set when the server begins shutting down, so open watches end cleanly.
         self.stopping = stopping or anyio.Event()
-        self.metrics = Metrics()
+        self.inflight = InFlight(
+            self.limits.max_readonly_inflight, self.limits.max_mutating_inflight
+        )
+        self.metrics = Metrics(self.inflight.requests)
         self._infos: dict[tuple[str, str, str | None], RequestInfo | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -202,36 +221,30 @@ class ApiServerApp:
         if watching or not request.path.startswith(_LIMITED_PREFIXES):
             await self._route(request, record)
             return
-        kind = "readOnly" if request.method in ("GET", "HEAD") else "mutating"
-        limit = (
-            self.limits.max_readonly_inflight
-            if kind == "readOnly"
-            else self.limits.max_mutating_inflight
+        kind = READ_ONLY if request.method in ("GET", "HEAD") else MUTATING
+        # WithRequestDeadline (a bad `timeout` is 400) runs outside WithMaxInFlightLimit.
+        record.deadline = time.monotonic() + parse_timeout(
+            request.param("timeout"), self.limits.request_timeout
         )
-        inflight = self.metrics.inflight
-        if inflight[kind] >= limit:
-            raise status.too_many_requests("Too many requests, please try again later.")
-        timeout = parse_timeout(request.param("timeout"), self.limits.request_timeout)
-        inflight[kind] += 1
+        self.inflight.enter(kind, record)
         try:
-            with anyio.move_on_after(timeout) as scope:
-                await self._route(request, record)
+            await self._route(request, record)
         finally:
-            inflight[kind] -= 1
-        if scope.cancelled_caught and not record.started:
-            raise status.timeout(
-                "request did not complete within requested timeout - context deadline exceeded"
-            )
+            self.inflight.leave(kind, record)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self.stopping.set()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        """The server's lifetime, which the request-timeout sweeper shares."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.inflight.run)
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    self.stopping.set()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    tg.cancel_scope.cancel()
+                    return
 
     async def _route(self, request: Request, record: _Record) -> None:
         send = record.send

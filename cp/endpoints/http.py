@@ -77,7 +77,8 @@ class Request:
         while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
-                break
+                # Never act on part of a body (nobody is left to read the answer).
+                raise bad_request("the client disconnected before sending the whole body")
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Mapping, Sized
 from dataclasses import dataclass, field
 
 BUCKETS = (
@@ -72,10 +73,11 @@ class _Series:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, inflight: Mapping[str, Sized]) -> None:
         self.durations: dict[Labels, _Histogram] = defaultdict(_Histogram)
         self.watches: dict[Labels, int] = defaultdict(int)
-        self.inflight = {"readOnly": 0, "mutating": 0}
+        # The requests being served, by kind (cp.endpoints.inflight owns them).
+        self.inflight = inflight
         # Series by their raw label values, so recording hashes one short tuple of
         # strings (the label tuples, nested, are hashed only when a series is new).
         self._series: dict[tuple[str, str, str, str, str, str, int], _Series] = {}
@@ -154,7 +156,7 @@ class Metrics:
             "# TYPE apiserver_current_inflight_requests gauge",
         ]
         out += [
-            f'apiserver_current_inflight_requests{{request_kind="{k}"}} {v}'
+            f'apiserver_current_inflight_requests{{request_kind="{k}"}} {len(v)}'
             for k, v in self.inflight.items()
         ]
         return ("\n".join(out) + "\n").encode()
