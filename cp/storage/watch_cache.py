@@ -21,6 +21,7 @@ checks refuse bodies it could not read.
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,13 @@ from cp.storage.continue_token import decode_continue, encode_continue
 from cp.storage.errors import Gone, InvalidRequest, NotFound, TooLargeResourceVersion, Unavailable
 from cp.storage.events import CachedObject, CacheEvent
 from cp.storage.interface import History, Store
-from cp.storage.records import EventType, Record, stored_prefix, with_resource_version
+from cp.storage.records import (
+    EventType,
+    Record,
+    StoreEvent,
+    stored_prefix,
+    with_resource_version,
+)
 from cp.storage.watcher import Filter, Watcher, WatchEvent
 
 FieldsOf = Callable[[dict[str, Any]], Mapping[str, str]]
@@ -123,6 +130,8 @@ class WatchCache:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """List, then tail the store until cancelled; relist when the tail is Gone.
+        A store that can push its writes (the memory store's `subscribe`) is not
+        tailed: it applies each event to the cache inside the write.
 
         Reports started once the first snapshot is loaded, so a server can hold
         /readyz until every cache has synced.  Connection failures are retried with
@@ -141,10 +150,18 @@ class WatchCache:
                 if not started:
                     task_status.started()
                     started = True
-                async with self.store.watch(self.resource, self._rev) as events:
-                    async for event in events:
-                        self._apply(event.type, event.record)
+                if getattr(type(self.store), "subscribe", None) is not None:
+                    # The embedded store pushes each write to the cache as it happens.
+                    async with self.store.subscribe(  # type: ignore[attr-defined]
+                        self.resource, self._rev, self._apply_event
+                    ):
                         delay = self._backoff[0]
+                        await anyio.sleep_forever()
+                else:
+                    async with self.store.watch(self.resource, self._rev) as events:
+                        async for event in events:
+                            self._apply(event.type, event.record)
+                            delay = self._backoff[0]
             except Gone:
                 needs_list = True
             except Unavailable as exc:
@@ -205,6 +222,9 @@ class WatchCache:
             self._advanced.set()
             self._advanced = None
 
+    def _apply_event(self, event: StoreEvent) -> None:
+        self._apply(event.type, event.record)
+
     def _apply(self, type_: EventType, record: Record) -> None:
         obj = self._cached(record)
         prev = self._objects.get(record.key)
@@ -212,7 +232,7 @@ class WatchCache:
             self._objects.pop(record.key, None)
         else:
             self._objects[record.key] = obj
-        now = anyio.current_time()
+        now = time.monotonic()
         event = CacheEvent(type_, obj, prev, now)
         ring = self._ring
         ring.append(event)

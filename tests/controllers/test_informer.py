@@ -143,13 +143,26 @@ async def test_a_lagging_informer_resumes_or_relists_and_loses_nothing() -> None
             assert deleted == {f"default/k{i}" for i in range(1, 6)}
 
 
+class Tailed:
+    """A store whose cache must tail its event log (no `subscribe`), as over Redis."""
+
+    def __init__(self, inner: MemoryStore) -> None:
+        self.inner = inner
+        self.history = inner.history
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 async def test_a_cache_relist_makes_the_informer_resync_everything() -> None:
     """When the cache itself re-lists (its tail was Gone), watchers are closed; the
     informer resumes, gets Gone and re-lists, reporting unchanged objects as SYNC."""
     store = MemoryStore(History(max_events=2))
     for i in range(4):
         await store.create(R, f"default/k{i}", cm(f"k{i}"))
-    cache = WatchCache(store, R, kind="ConfigMap", api_version="v1")
+    # Read by tailing its log, as a Redis store is: one pushing its writes to the cache
+    # never leaves it behind.
+    cache = WatchCache(Tailed(store), R, kind="ConfigMap", api_version="v1")
     async with anyio.create_task_group() as tg:
         await tg.start(cache.run)
         informer = Informer(cache)
