@@ -54,10 +54,8 @@ def prune_unknown_fields(obj: Any, rdef: ResourceDef, *, directives: bool = Fals
         return []
     tree = field_tree(rdef.group, rdef.version, rdef.kind)
     if tree is not None:
-        return [
-            f"unknown field {go_quote(p)}"
-            for p in prune_by_schema(obj, tree, directives=directives)
-        ]
+        unknown = prune_by_schema(obj, tree, directives=directives)
+        return [f"unknown field {go_quote(p)}" for p in unknown] if unknown else unknown
     if rdef.fields is None:
         return []
     allowed = {"apiVersion", "kind", "metadata", *rdef.fields}

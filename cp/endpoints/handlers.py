@@ -6,7 +6,7 @@ and name at hand; everything else arrives as an ApiError already.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,16 +71,17 @@ class Call:
             self.request.param("fieldManager"), self.request.headers.get("user-agent", "")
         )
 
-    async def admit(
+    def admit(
         self,
         operation: Operation,
         name: str,
         obj: dict[str, Any] | None = None,
         *,
         dry: bool = False,
-    ) -> None:
-        """Run the admission chain for this request; a refusal raises its ApiError."""
-        await self.admission(
+    ) -> Awaitable[None]:
+        """The admission chain run for this request (awaited by the caller, without a
+        coroutine frame of its own); a refusal raises its ApiError."""
+        return self.admission(
             Attributes(
                 operation,
                 self.storage.rdef,

@@ -7,6 +7,7 @@ kube-apiserver reports them.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -164,6 +165,12 @@ def _string_map_causes(field: str, value: Any) -> list[Cause]:
     ]
 
 
+@functools.lru_cache(maxsize=1024)
+def _namespace_errors(namespace: str) -> tuple[str, ...]:
+    """Namespaces repeat from write to write (names do not): their verdicts are kept."""
+    return tuple(dns1123_label_errors(namespace))
+
+
 def object_meta_causes(
     meta: Mapping[str, Any], *, namespaced: bool, name_rule: NameRule
 ) -> list[Cause]:
@@ -175,41 +182,47 @@ def object_meta_causes(
     elif not isinstance(name, str):
         causes.append(invalid("metadata.name", name, "must be a string"))
     else:
-        causes.extend(invalid("metadata.name", name, e) for e in name_rule(name))
+        errors = name_rule(name)
+        if errors:
+            causes.extend(invalid("metadata.name", name, e) for e in errors)
     namespace = meta.get("namespace")
     if namespaced:
         if not namespace:
             causes.append(required("metadata.namespace"))
         elif isinstance(namespace, str):
-            causes.extend(
-                invalid("metadata.namespace", namespace, e) for e in dns1123_label_errors(namespace)
-            )
+            errors = _namespace_errors(namespace)
+            if errors:
+                causes.extend(invalid("metadata.namespace", namespace, e) for e in errors)
     elif namespace:
         causes.append(forbidden("metadata.namespace", "not allowed on this type"))
     labels = meta.get("labels")
-    label_causes = _string_map_causes("metadata.labels", labels)
-    causes.extend(label_causes)
-    if labels and not label_causes:
-        for key, value in labels.items():
-            causes.extend(invalid("metadata.labels", key, e) for e in label_key_errors(key))
-            causes.extend(invalid("metadata.labels", value, e) for e in label_value_errors(value))
-    annotations = meta.get("annotations")
-    annotation_causes = _string_map_causes("metadata.annotations", annotations)
-    causes.extend(annotation_causes)
-    if annotations and not annotation_causes:
-        for key in annotations:
-            causes.extend(
-                invalid("metadata.annotations", key, e) for e in label_key_errors(key.lower())
-            )
-        size = sum(len(k) + len(v) for k, v in annotations.items())
-        if size > 256 * 1024:
-            causes.append(
-                Cause(
-                    "FieldValueTooLong",
-                    f"Too long: must have at most {256 * 1024} bytes",
-                    "metadata.annotations",
+    if labels is not None:
+        label_causes = _string_map_causes("metadata.labels", labels)
+        causes.extend(label_causes)
+        if labels and not label_causes:
+            for key, value in labels.items():
+                causes.extend(invalid("metadata.labels", key, e) for e in label_key_errors(key))
+                causes.extend(
+                    invalid("metadata.labels", value, e) for e in label_value_errors(value)
                 )
-            )
+    annotations = meta.get("annotations")
+    if annotations is not None:
+        annotation_causes = _string_map_causes("metadata.annotations", annotations)
+        causes.extend(annotation_causes)
+        if annotations and not annotation_causes:
+            for key in annotations:
+                causes.extend(
+                    invalid("metadata.annotations", key, e) for e in label_key_errors(key.lower())
+                )
+            size = sum(len(k) + len(v) for k, v in annotations.items())
+            if size > 256 * 1024:
+                causes.append(
+                    Cause(
+                        "FieldValueTooLong",
+                        f"Too long: must have at most {256 * 1024} bytes",
+                        "metadata.annotations",
+                    )
+                )
     finalizers = meta.get("finalizers")
     if finalizers is not None and not (
         isinstance(finalizers, list) and all(isinstance(f, str) for f in finalizers)

@@ -52,15 +52,15 @@ def _config_key_causes(field: str, data: Any) -> list[Cause]:
 
 class ConfigMapStrategy(Strategy):
     def validate(self, obj: Object) -> list[Cause]:
-        causes = _config_key_causes("data", obj.get("data")) + _config_key_causes(
-            "binaryData", obj.get("binaryData")
-        )
-        data, binary = obj.get("data") or {}, obj.get("binaryData") or {}
-        if isinstance(data, dict) and isinstance(binary, dict):
-            for key in set(data) & set(binary):
-                causes.append(
-                    invalid(f"data[{key}]", key, "duplicate of key present in binaryData")
-                )
+        data, binary = obj.get("data"), obj.get("binaryData")
+        causes = _config_key_causes("data", data)
+        if binary is not None:
+            causes += _config_key_causes("binaryData", binary)
+            if data and binary and isinstance(data, dict) and isinstance(binary, dict):
+                for key in data.keys() & binary.keys():
+                    causes.append(
+                        invalid(f"data[{key}]", key, "duplicate of key present in binaryData")
+                    )
         return causes
 
     def validate_update(self, new: Object, old: Object) -> list[Cause]:

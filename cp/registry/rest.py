@@ -74,9 +74,6 @@ class ResourceStorage:
         # The group Invalid errors name; a type stored as another's names that one.
         self.validation_group = rdef.group if validation_group is None else validation_group
 
-    def _allocating_create(self, obj: Object) -> AbstractAsyncContextManager[Any]:
-        return nullcontext() if self.allocation is None else self.allocation.creating(obj)
-
     def _allocating_update(
         self, old: Object, new: Object, subresource: str
     ) -> AbstractAsyncContextManager[Any]:
@@ -165,10 +162,12 @@ class ResourceStorage:
         self._track(obj, None, manager, "")
         if dry_run:
             return obj
-        async with self._allocating_create(obj):
-            record = await self.store.create(
-                self.rdef.storage_name, self.rdef.key(namespace, name), obj
-            )
+        key = self.rdef.key(namespace, name)
+        if self.allocation is None:
+            record = await self.store.create(self.rdef.storage_name, key, obj)
+        else:
+            async with self.allocation.creating(obj):
+                record = await self.store.create(self.rdef.storage_name, key, obj)
         # The stored bytes are exactly `obj` encoded (without resourceVersion), so the
         # object itself plus the assigned version is what record.decode() would rebuild;
         # skipping that decode is measurable on the create path.

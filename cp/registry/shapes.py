@@ -20,7 +20,7 @@ __all__ = ["Shape", "check_shape", "SHAPES"]
 class Shape:
     """A Go type: `go` is its name in messages; `kind` one of str/int/bool/intstr/map/list/struct."""
 
-    __slots__ = ("go", "kind", "item", "fields")
+    __slots__ = ("go", "kind", "item", "fields", "types", "rejects_bool", "struct_name")
 
     def __init__(
         self,
@@ -33,6 +33,18 @@ class Shape:
         self.kind = kind
         self.item = item
         self.fields = fields or {}
+        # What the check needs, worked out once: the Python types a JSON value of this
+        # shape decodes to (bool is an int to Python, not to Go), and the struct's
+        # name as Go's errors print it.
+        self.types: type | tuple[type, ...] = _PYTHON_TYPES[kind]
+        self.rejects_bool = kind in ("int", "intstr")
+        self.struct_name = go.rsplit(".", 1)[-1]
+
+
+_PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str, "int": int, "bool": bool, "intstr": (str, int), "list": list, "map": dict,
+    "struct": dict,
+}  # fmt: skip
 
 
 STR = Shape("string", "str")
@@ -185,48 +197,36 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
-def _matches(shape: Shape, value: Any) -> bool:
-    kind = shape.kind
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "intstr":
-        return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
-    if kind == "list":
-        return isinstance(value, list)
-    return isinstance(value, dict)
-
-
 def _check(shape: Shape, value: Any, struct_name: str, path: str) -> str | None:
     """Go names the innermost struct and the whole field path: `PodSpec.spec.containers`."""
-    if not _matches(shape, value):
+    if not isinstance(value, shape.types) or (shape.rejects_bool and type(value) is bool):
         return (
             f"json: cannot unmarshal {_json_type(value)} into Go struct field "
             f"{struct_name}.{path} of type {shape.go}"
         )
+    item_shape = shape.item
     if shape.kind == "struct":
         fields = shape.fields
-        for key in [k for k, v in value.items() if v is None and k in fields]:
-            del value[key]
-        inner = shape.go.rsplit(".", 1)[-1]
+        if None in value.values():
+            for key in [k for k, v in value.items() if v is None and k in fields]:
+                del value[key]
+        inner = shape.struct_name
         # In the body's order, as Go's decoder meets (and reports) them.
         for key, item in value.items():
             sub = fields.get(key)
-            if sub is not None:
-                problem = _check(sub, item, inner, f"{path}.{key}")
-                if problem:
-                    return problem
-    elif shape.kind in ("list", "map") and shape.item is not None:
-        items = value if shape.kind == "list" else list(value.values())
-        if shape.item.kind == "str" and all(type(i) is str or i is None for i in items):
+            if sub is None or (sub.kind == "str" and type(item) is str):
+                continue  # undeclared, or the commonest leaf, well typed
+            problem = _check(sub, item, inner, f"{path}.{key}")
+            if problem:
+                return problem
+    elif item_shape is not None:  # a list or a map
+        items = value if shape.kind == "list" else value.values()
+        if item_shape.kind == "str" and all(type(i) is str or i is None for i in items):
             return None  # the common case (labels, data, finalizers), in one pass
         for item in items:
-            if item is None and shape.item.kind in ("struct", "str"):
+            if item is None and item_shape.kind in ("struct", "str"):
                 continue
-            problem = _check(shape.item, item, struct_name, path)
+            problem = _check(item_shape, item, struct_name, path)
             if problem:
                 return problem
     return None
@@ -240,8 +240,9 @@ def check_shape(kind: str, version: str, obj: dict[str, Any]) -> None:
     if shape is None:
         return
     fields = shape.fields
-    for key in [k for k, v in obj.items() if v is None and k in fields]:
-        del obj[key]
+    if None in obj.values():
+        for key in [k for k, v in obj.items() if v is None and k in fields]:
+            del obj[key]
     for key, item in obj.items():
         sub = fields.get(key)
         if sub is not None:
