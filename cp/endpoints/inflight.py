@@ -52,7 +52,6 @@ class InFlight:
     def __init__(self, max_readonly: int, max_mutating: int) -> None:
         self.limits = {READ_ONLY: max_readonly, MUTATING: max_mutating}
         self.requests: dict[str, set[Answer]] = {READ_ONLY: set(), MUTATING: set()}
-        self.expired = 0
         # When the sweeper looks next; a request due sooner wakes it (it rarely is:
         # deadlines are set by the default timeout, far beyond the next sweep).
         self._next_sweep = -math.inf
@@ -98,5 +97,4 @@ class InFlight:
             late = [a for a in requests if a.deadline <= now]
             requests.difference_update(late)
             taken += late
-        self.expired += len(taken)
         return taken

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from cp.storage.errors import Conflict
 from cp.storage.records import Record, StoreEvent
@@ -82,6 +82,24 @@ class Store(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class PushingStore(Store, Protocol):
+    """A store that can also push its writes, as the embedded one does: its watch cache
+    subscribes instead of tailing, so a write updates the cache before it returns.
+    Told apart by the class having `subscribe` (a wrapper forwarding attributes to
+    another store is tailed, as it forwards `watch` but not the push)."""
+
+    def subscribe(
+        self, resource: str, from_rv: int, deliver: Callable[[StoreEvent], None]
+    ) -> AbstractAsyncContextManager[None]:
+        """Hand `deliver` every logged event after `from_rv`, then each later one inside
+        the write that makes it.  Raises Gone on entry as `watch` does."""
+        ...
+
+
+def pushes(store: Store) -> TypeGuard[PushingStore]:
+    return getattr(type(store), "subscribe", None) is not None
 
 
 async def guaranteed_update(

@@ -31,7 +31,7 @@ import anyio
 from cp.storage.continue_token import decode_continue, encode_continue
 from cp.storage.errors import Gone, InvalidRequest, NotFound, TooLargeResourceVersion, Unavailable
 from cp.storage.events import CachedObject, CacheEvent
-from cp.storage.interface import History, Store
+from cp.storage.interface import History, Store, pushes
 from cp.storage.records import (
     EventType,
     Record,
@@ -150,11 +150,8 @@ class WatchCache:
                 if not started:
                     task_status.started()
                     started = True
-                if getattr(type(self.store), "subscribe", None) is not None:
-                    # The embedded store pushes each write to the cache as it happens.
-                    async with self.store.subscribe(  # type: ignore[attr-defined]
-                        self.resource, self._rev, self._apply_event
-                    ):
+                if pushes(self.store):
+                    async with self.store.subscribe(self.resource, self._rev, self._apply_event):
                         delay = self._backoff[0]
                         await anyio.sleep_forever()
                 else:
