@@ -68,20 +68,19 @@ class _Record:
     """What the filters and metrics learn about one request as it is served, and its
     answer: the handler's, or the 504 of a request that ran past its deadline."""
 
-    __slots__ = ("_send", "code", "deadline", "expired", "info", "started")
+    __slots__ = ("_send", "code", "deadline", "info", "request", "started")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, request: Request) -> None:
         self._send = send
+        self.request = request
         self.code = 0
         self.started = False
         self.info: RequestInfo | None = None
         self.deadline = math.inf
-        # Answered 504 by the in-flight sweeper: what the handler sends is dropped.
-        self.expired = False
 
     async def send(self, message: Message) -> None:
-        if self.expired:
-            return
+        if self.request.expired:
+            return  # answered 504 already: the handler's answer is dropped
         if message["type"] == "http.response.start":
             self.code = message["status"]
             self.started = True
@@ -90,7 +89,7 @@ class _Record:
     async def expire(self, error: ApiError) -> None:
         if self.started:
             return  # too late to answer otherwise: the response under way goes on
-        self.expired = True
+        self.request.expired = True
         self.started = True
         self.code = error.code
         await send_error(self._send, error)
@@ -158,7 +157,7 @@ class ApiServerApp:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
-        record = _Record(send)
+        record = _Record(send, request)
         started = time.monotonic()
         try:
             self._authenticate(request)

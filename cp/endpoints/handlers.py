@@ -16,6 +16,7 @@ from cp.admission import AdmissionChain, Attributes, Operation
 from cp.endpoints.errors import translate
 from cp.endpoints.field_validation import check_fields
 from cp.endpoints.http import Request, Send, decode_json, encode_json, send_bytes, send_json
+from cp.endpoints.inflight import TIMEOUT_MESSAGE
 from cp.endpoints.limits import Limits
 from cp.endpoints.params import dry_run, parse_list_options, parse_rv
 from cp.endpoints.request_info import RequestInfo
@@ -98,6 +99,10 @@ class Call:
 
     async def decode_body(self) -> Any:
         data = await self.request.body(self.limits.max_body_bytes)
+        if self.request.expired:
+            # The body came after the 504 (a slow client): not acted on, as kube's
+            # handler stops at its cancelled context before it writes.
+            raise status.timeout(TIMEOUT_MESSAGE)
         content_type = self.request.content_type or "application/json"
         if content_type == "application/json":
             return decode_json(data)

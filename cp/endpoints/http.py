@@ -29,7 +29,9 @@ _decoder = msgspec.json.Decoder()
 
 
 class Request:
-    __slots__ = ("scope", "receive", "method", "path", "query", "headers", "user", "_body")
+    __slots__ = (
+        "scope", "receive", "method", "path", "query", "headers", "user", "expired", "_body"
+    )  # fmt: skip
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope = scope
@@ -51,6 +53,9 @@ class Request:
         self._body: bytes | None = None
         # Set by authentication before any handler runs; None only before that.
         self.user: UserInfo | None = None
+        # Set once the request ran past its deadline and was answered 504: a handler
+        # still running must not act on it (cp.endpoints.inflight).
+        self.expired = False
 
     @property
     def cached_body(self) -> bytes | None:
@@ -70,7 +75,8 @@ class Request:
         if self._body is not None:
             return self._body
         declared = self.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
+        expected = int(declared) if declared and declared.isdigit() else -1
+        if expected > limit:
             raise request_entity_too_large(f"limit is {limit}")
         chunks: list[bytes] = []
         size = 0
@@ -84,7 +90,9 @@ class Request:
             if size > limit:
                 raise request_entity_too_large(f"limit is {limit}")
             chunks.append(chunk)
-            if not message.get("more_body", False):
+            # A declared length, once reached, is the whole body (the server frames by
+            # it): the closing empty message need not be waited for.
+            if size == expected or not message.get("more_body", False):
                 break
         self._body = b"".join(chunks)
         return self._body

@@ -8,14 +8,14 @@ set of requests in flight, so one object keeps it.
 Why a sweeper rather than a cancel scope per request: kube's timeout filter does not
 stop the handler either.  It writes the 504, cancels the request's context and leaves
 the handler to notice.  Here the sweeper answers 504 for a request past its deadline
-that has not begun its response, and whatever the handler sends afterwards is dropped
-(`Answer.expire`).  The handler is not left hanging: every wait inside one is bounded
-on its own (store calls, cache waits), and a body still arriving is cut off, since
-hypercorn closes a connection whose response ended before its request did.  A cancel
-scope per request would cost on every request what the sweeper costs only when a
-deadline falls due: on asyncio an anyio CancelScope is about 3% of a create's
-instructions (`python -m bench instructions`).  Deadlines are honoured as they fall
-due: the sweeper sleeps until the soonest one.
+that has not begun its response; whatever the handler sends afterwards is dropped
+(`Answer.expire`), and a handler whose body arrives only after its 504 stops there
+(`Request.expired`), before it acts on it.  Every other wait inside a handler is
+bounded on its own (store calls, cache waits).  A cancel scope per request would cost
+on every request what the sweeper costs only when a deadline falls due: on asyncio an
+anyio CancelScope is about 3% of a create's instructions (`python -m bench
+instructions`).  Deadlines are honoured as they fall due: the sweeper sleeps until the
+soonest one.
 """
 
 from __future__ import annotations

@@ -115,8 +115,8 @@ def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
 def test_a_body_arriving_after_the_deadline_is_not_acted_on(
     limited_server: ApiServer, namespace: str
 ) -> None:
-    """The client gets its 504 while still sending; the create it sends then never
-    happens (the answer ends the exchange), and the slot is free again at once."""
+    """The client gets its 504 while still sending; the body it sends afterwards is
+    not acted on (nothing is created), and the slot is free again at once."""
     create_namespace(limited_server, namespace)
     path = f"/api/v1/namespaces/{namespace}/configmaps"
     body = json.dumps({"metadata": {"name": "late"}, "data": {"k": "v"}}).encode()
