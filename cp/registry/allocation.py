@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -62,6 +63,8 @@ KUBERNETES_SERVICE = ("default", "kubernetes")
 MANAGED_BY = "ipallocator.k8s.io"
 # How long a roll-back release may take when the request failed or was cancelled.
 CLEANUP_TIMEOUT = 5.0
+
+log = logging.getLogger(__name__)
 
 
 class AllocationError(Exception):
@@ -482,8 +485,8 @@ class Transaction:
                 for value in values:
                     try:
                         await allocator.release(value, owner=self.owner)
-                    except StorageError:
-                        self._allocation.rollback_failures += 1
+                    except StorageError as exc:
+                        log.warning("could not free %s after a failed write: %s", value, exc)
 
 
 class ServiceAllocation:
@@ -504,7 +507,6 @@ class ServiceAllocation:
     def __init__(self, ips: ServiceIPAllocator, ports: NodePortAllocator) -> None:
         self.ips = ips
         self.ports = ports
-        self.rollback_failures = 0
 
     @classmethod
     def build(

@@ -53,10 +53,6 @@ class ResourceDef:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
-    def group_version(self) -> str:
-        return self.api_version
-
-    @property
     def list_kind(self) -> str:
         return self.kind + "List"
 
