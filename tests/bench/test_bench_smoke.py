@@ -35,7 +35,8 @@ def test_api_benchmark_quick_run_writes_positive_figures(tmp_path: Path) -> None
     assert {r["loop"] for r in rows} == {"asyncio", "trio"}
     for row in rows:
         if "ratio" in row:
-            _positive(row, "ratio")
+            _positive(row, "ratio", "ratio_min", "ratio_max")
+            assert row["ratio_min"] <= row["ratio"] <= row["ratio_max"]
         elif "write_rate" in row:
             _positive(row, "requests", "write_rate", "delivered_pct", "p50_ms", "p99_ms")
         else:
