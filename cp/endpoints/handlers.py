@@ -198,13 +198,13 @@ async def handle_create(call: Call) -> None:
     dry = dry_run(call.request)
     await call.admit(Operation.CREATE, name, obj, dry=dry)
     try:
-        created = await call.storage.create(
+        data = await call.storage.create_json(
             call.info.namespace, obj, dry_run=dry, manager=call.manager
         )
     except StorageError as exc:
         name = (obj.get("metadata") or {}).get("name", "")
         raise translate(exc, call.storage.rdef, name, "create") from exc
-    await send_json(call.send, 201, created, headers=warnings)
+    await send_bytes(call.send, 201, encode_json(obj) if data is None else data, headers=warnings)
 
 
 async def handle_update(call: Call) -> None:

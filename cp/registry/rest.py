@@ -35,7 +35,7 @@ from cp.storage import (
     WatchCache,
     Watcher,
 )
-from cp.storage.records import leading_fields_first
+from cp.storage.records import leading_fields_first, stored_prefix, with_resource_version
 
 Mutation = Callable[[Object], Object]
 
@@ -73,6 +73,8 @@ class ResourceStorage:
         self.allocation = allocation
         # The group Invalid errors name; a type stored as another's names that one.
         self.validation_group = rdef.group if validation_group is None else validation_group
+        # How this type's stored bytes begin (see cp.storage.records.encode_object).
+        self._stored_prefix = stored_prefix(rdef.kind, rdef.api_version)
 
     def _allocating_update(
         self, old: Object, new: Object, subresource: str
@@ -154,6 +156,25 @@ class ResourceStorage:
     async def create(
         self, namespace: str | None, obj: Object, *, dry_run: bool = False, manager: str = ""
     ) -> Object:
+        """Create `obj`, prepared in place (server-set metadata, managedFields, the
+        assigned resourceVersion), and return it as stored."""
+        await self._create(namespace, obj, dry_run=dry_run, manager=manager)
+        return obj
+
+    async def create_json(
+        self, namespace: str | None, obj: Object, *, dry_run: bool = False, manager: str = ""
+    ) -> bytes | None:
+        """`create` for a response: the stored bytes with the version spliced in, as the
+        watch cache serves them, so the object is not encoded a second time.  None for
+        a dry run, or bytes not in stored order (then encode `obj`, prepared in place)."""
+        record = await self._create(namespace, obj, dry_run=dry_run, manager=manager)
+        if record is None:
+            return None
+        return with_resource_version(record.data, record.rv, self._stored_prefix)
+
+    async def _create(
+        self, namespace: str | None, obj: Object, *, dry_run: bool, manager: str
+    ) -> Record | None:
         meta = self._check_identity(obj, namespace)
         causes = self.strategy.before_create(obj, namespaced=self.rdef.namespaced)
         name = str(meta.get("name") or "")
@@ -161,7 +182,7 @@ class ResourceStorage:
             raise self._invalid(name, causes)
         self._track(obj, None, manager, "")
         if dry_run:
-            return obj
+            return None
         key = self.rdef.key(namespace, name)
         if self.allocation is None:
             record = await self.store.create(self.rdef.storage_name, key, obj)
@@ -174,7 +195,7 @@ class ResourceStorage:
         stored_meta = obj["metadata"]
         stored_meta.pop("resourceVersion", None)
         stored_meta["resourceVersion"] = str(record.rv)
-        return obj
+        return record
 
     def _track(self, new: Object, old: Object | None, manager: str, subresource: str) -> None:
         if not manager:

@@ -171,6 +171,36 @@ def test_create_options_and_server_fields(http: httpx.Client, namespace: str) ->
     )
 
 
+def test_create_answers_the_object_as_stored(http: httpx.Client, namespace: str) -> None:
+    """A create answers with the stored object: byte for byte what a GET of it returns
+    (resourceVersion, uid, managedFields included), for a type stored as itself and
+    for events.k8s.io Events, which are stored as core Events and converted back."""
+    cases = [
+        (f"/api/v1/namespaces/{namespace}/configmaps", {"metadata": {"name": "as-stored"}, "data": {"k": "v"}}),
+        (
+            f"/apis/events.k8s.io/v1/namespaces/{namespace}/events",
+            {
+                "metadata": {"name": "as-stored"},
+                "eventTime": "2026-01-01T00:00:00.000000Z",
+                "reportingController": "example.com/c",
+                "reportingInstance": "i-1",
+                "action": "Test",
+                "reason": "Tested",
+                "type": "Normal",
+                "regarding": {"kind": "ConfigMap", "namespace": namespace, "name": "as-stored"},
+            },
+        ),
+    ]  # fmt: skip
+    for path, body in cases:
+        created = http.post(path, json=body)
+        assert created.status_code == 201, created.text
+        fetched = http.get(f"{path}/as-stored")
+        assert fetched.status_code == 200
+        assert created.content == fetched.content
+        meta = created.json()["metadata"]
+        assert meta["resourceVersion"] and meta["uid"] and meta["managedFields"]
+
+
 def test_immutable_configmap(http: httpx.Client, namespace: str) -> None:
     path = f"/api/v1/namespaces/{namespace}/configmaps"
     http.post(path, json={"metadata": {"name": "frozen"}, "data": {"a": "1"}, "immutable": True})
