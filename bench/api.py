@@ -1,27 +1,27 @@
 """API benchmark: creates/s, GET latency and watch delivery over real HTTP, side by side
 with a trivial endpoint served by the same hypercorn and loop.
 
-Why this shape: issue 3 asks whether the REST path (routing, admission, validation,
+Why this shape: the question is whether the REST path (routing, admission, validation,
 storage, watch cache) costs much on top of the transport. So for each loop (asyncio,
 trio) a real ``cpd serve --port 0`` runs as its own process on the memory store, and
 the same client measures, in turn:
 
 - ``GET /version`` (precomputed bytes): requests/s, the transport's own limit;
 - ``POST`` ConfigMaps into one namespace: creates/s, and the ratio creates/s over the
-  trivial requests/s (the issue's target is >= 0.7); beside it the same ratio of the
+  trivial requests/s (the target is >= 0.7); beside it the same ratio of the
   server's own CPU time per request (/proc), which the clients' share of the CPUs
   does not move;
 - ``GET`` of existing ConfigMaps: requests/s and p50/p99 latency at that concurrency;
-
-these three in ``ROUNDS`` interleaved rounds (version, create, get, version, ...), so
-that a slow spell of the machine falls on both sides of a ratio: each round's ratio
-compares adjacent windows, and the figure reported is the median round's, with the
-lowest and highest beside it.  One window of each kind read 0.64 to 0.71 back to back
-on one server, too wide to settle a target of 0.7 by a single run;
 - watch delivery with 100 and 1,000 HTTP watchers (``?watch=1&resourceVersion=N``): a
   writer creates objects at a steady rate below saturation, each stamped with its send
   time (``time.time()``, shared by every process on the host); each watcher records
   receive time minus stamp, p50/p99 over all (watcher, event) pairs.
+
+The first three run in ``ROUNDS`` interleaved rounds (version, create, get, version,
+...), so that a slow spell of the machine falls on both sides of a ratio: each round's
+ratio compares adjacent windows, and the figure reported is the median round's, with
+the lowest and highest beside it.  One window of each kind read 0.64 to 0.71 back to
+back on one server, too wide to settle a target of 0.7 by a single run.
 
 The load generator must not be the bottleneck nor share the server's loop: it runs in
 ``CLIENT_PROCESSES`` separate processes with ``CONCURRENCY`` keep-alive connections

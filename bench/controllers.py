@@ -14,8 +14,8 @@ an HTTP DELETE or POST calls:
 - namespace deletion: namespaces holding ``content`` ConfigMaps are deleted one at a
   time; the time from the DELETE call to the namespace's DELETED event (the controller
   marked it Terminating, deleted the content, removed its finalizer). Reported for small
-  namespaces and, separately, for namespaces holding 100 ConfigMaps (issue 4's "namespace
-  deletion time with 100 objects");
+  namespaces and, separately, for namespaces holding 100 ConfigMaps (deletion time
+  with 100 objects);
 - allocation repair: for Services with a ClusterIP, the IPAddress allocation object is
   deleted directly in the store behind the Service's back; the time until the repair
   controller has recreated it (its ADDED event);
