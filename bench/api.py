@@ -57,6 +57,7 @@ from bench.report import percentile, table, write_json
 
 CLIENT_PROCESSES = 2
 CONCURRENCY = 32  # connections per client process, each with one request in flight
+CLIENTS = f"{CLIENT_PROCESSES}x{CONCURRENCY}"
 ROUNDS = 5  # interleaved windows of each load kind (two in a quick run)
 LOADS = (
     ("version", "GET /version (trivial)"),
@@ -405,7 +406,7 @@ def ratio_row(loop: str, test: str, per_round: list[float]) -> dict[str, Any]:
     return {
         "loop": loop,
         "test": test,
-        "clients": f"{CLIENT_PROCESSES}x{CONCURRENCY}",
+        "clients": CLIENTS,
         "ratio": statistics.median(per_round),
         "ratio_min": min(per_round),
         "ratio_max": max(per_round),
@@ -559,7 +560,7 @@ def bench_loop(loop: str, quick: bool) -> list[dict[str, Any]]:
                 {
                     "loop": loop,
                     "test": label,
-                    "clients": f"{CLIENT_PROCESSES}x{CONCURRENCY}",
+                    "clients": CLIENTS,
                     **summarize(windows[kind]),
                 }
             )
